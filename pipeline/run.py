@@ -1,0 +1,130 @@
+"""Run the job: parse options, check inputs, build the graph, run it, report.
+
+``run(argv)`` is the one entry point the CLI, the demo, the tests and the
+benchmarks share, in the way of Beam's examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from dataclasses import asdict
+from importlib import metadata
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from paircurate.pipeline import io
+from paircurate.pipeline.job import build
+from paircurate.pipeline.options import add_config_arguments, config_from_args
+from paircurate.pipeline.read import plan_inputs
+from paircurate.schemas.config import JobConfig
+
+log = logging.getLogger(__name__)
+
+VERSIONED = (
+    "paircurate", "apache-beam", "pyarrow", "pillow", "numpy", "urllib3", "webdataset",
+    "open_clip_torch", "torch",
+)  # fmt: skip
+STAGE_COUNTERS = {
+    "read": ("read_rows", "read_ms"),
+    "fetch": ("fetch_rows", "fetch_ms"),
+    "write": ("write_samples", "write_ms"),
+}
+
+
+def parse_args(argv: list[str] | None) -> tuple[JobConfig, list[str]]:
+    """Our options become a JobConfig; every flag we do not know is left for Beam."""
+    parser = argparse.ArgumentParser(prog="paircurate run", add_help=False)
+    add_config_arguments(parser)
+    known, beam_args = parser.parse_known_args(argv)
+    return config_from_args(known), beam_args
+
+
+def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
+    """A pipeline on the runner asked for; without --runner, the in-process FnApiRunner.
+
+    Beam's own default tries to download the Prism runner first, which fails
+    offline; FnApiRunner honours --direct_num_workers and --direct_running_mode.
+    """
+    options = PipelineOptions(beam_args)
+    if any(arg == "--runner" or arg.startswith("--runner=") for arg in beam_args):
+        return beam.Pipeline(options=options)
+    return beam.Pipeline(runner=FnApiRunner(), options=options)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def json_safe(value: Any) -> Any:
+    """Options as JSON: infinities become null, tuples lists."""
+    if isinstance(value, float) and math.isinf(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
+    config, beam_args = parse_args(argv)
+    return run_job(config, beam_args, test_pipeline)
+
+
+def run_job(
+    config: JobConfig, beam_args: list[str] = (), test_pipeline: beam.Pipeline | None = None
+) -> dict:
+    """Run the whole job and return the stats document (also in DIR/stats.json)."""
+    plan = plan_inputs(config.inputs)
+    log.info("reading %d input file(s)", len(plan.files))
+    run_info = {"options": json_safe(asdict(config)), "versions": package_versions()}
+    pipeline = test_pipeline or make_pipeline(list(beam_args))
+    build(pipeline, config, plan, run_info)
+    started = time.perf_counter()
+    result = pipeline.run()
+    result.wait_until_finish()
+    return complete_stats(config.output.output, result, time.perf_counter() - started)
+
+
+def stage_metrics(result) -> dict[str, dict[str, float]]:
+    """Rows and busy seconds per stage from Beam's counters, where the runner reports them."""
+    try:
+        counters = {
+            c.key.metric.name: c.committed or c.attempted or 0
+            for c in result.metrics().query()["counters"]
+        }
+    except Exception:  # noqa: BLE001 - some runners return no metrics
+        return {}
+    stages = {}
+    for stage, (rows_name, ms_name) in STAGE_COUNTERS.items():
+        rows, busy = counters.get(rows_name, 0), counters.get(ms_name, 0) / 1000.0
+        stages[stage] = {
+            "rows": rows,
+            "busy_s": round(busy, 3),
+            "rows_per_busy_s": round(rows / busy, 1) if busy else None,
+        }
+    return stages
+
+
+def complete_stats(output: str, result, duration: float) -> dict:
+    """Add the wall time and stage timings, known only after the run, to stats.json."""
+    path = io.join(output, "stats.json")
+    stats = json.loads(io.read_bytes(path))
+    stats["duration_s"] = round(duration, 3)
+    stats["rows_per_s"] = round(stats["rows_in"] / duration, 1) if duration else None
+    stats["stages"] = stage_metrics(result)
+    io.write_bytes(path, json.dumps(stats, indent=2).encode())
+    return stats

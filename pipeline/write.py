@@ -1,0 +1,143 @@
+"""The Write stage: final shards, their Parquet, the ledger, sizes.json and stats.json.
+
+Each chunk's decided rows become the shard with the same index: kept images are
+copied from the raw shard in key order, so the tar is the same bytes on every
+run. Every row of the chunk, kept or not, goes to the chunk's ledger part.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.metrics import Metrics
+
+from paircurate.pipeline import io
+from paircurate.pipeline.fetch import image_member, raw_paths
+from paircurate.schemas.codes import Status
+from paircurate.schemas.records import rows_to_table
+from paircurate.transforms.ledger import summarize_shard
+from paircurate.transforms.shards import TarWriter, read_members, sample_members, shard_name
+
+log = logging.getLogger(__name__)
+
+
+def _row_order(row: dict[str, Any]) -> tuple:
+    return (row["uid"], row.get("source") or "", row.get("row_number") or 0)
+
+
+class WriteShardDoFn(beam.DoFn):
+    """(chunk, rows) -> a summary, after the shard tar, its Parquet and the ledger part exist."""
+
+    def __init__(self, output_dir: str, raw_dir: str, schema: pa.Schema, image_ext: str):
+        self.output_dir = output_dir
+        self.raw_dir = raw_dir
+        self.schema = schema
+        self.image_ext = image_ext
+        self.samples = Metrics.counter("paircurate", "write_samples")
+        self.write_ms = Metrics.counter("paircurate", "write_ms")
+
+    def process(self, element: tuple[int, Iterable[dict | None]]) -> Iterator[dict]:
+        started = time.perf_counter()
+        chunk, grouped = element
+        name = shard_name(chunk)
+        rows = sorted((row for row in grouped if row is not None), key=_row_order)
+        kept = [row for row in rows if row["status"] == Status.KEPT.value]
+        for row in kept:
+            row["shard"], row["key"] = name, row["uid"]
+        shards = io.join(self.output_dir, "shards")
+        tar_bytes = io.write_atomically(
+            io.join(shards, f"{name}.tar"), lambda stream: self._write_tar(stream, chunk, kept)
+        )
+        self._write_parquet(io.join(shards, f"{name}.parquet"), kept)
+        self._write_parquet(io.join(self.output_dir, "ledger", f"part-{name}.parquet"), rows)
+        self.samples.inc(len(kept))
+        self.write_ms.inc(int((time.perf_counter() - started) * 1000))
+        yield summarize_shard(name, rows, tar_bytes)
+
+    def _write_tar(self, stream, chunk: int, kept: list[dict]) -> int:
+        writer = TarWriter(stream)
+        size = 0
+        if kept:
+            raw_tar, _ = raw_paths(self.raw_dir, chunk)
+            names = [image_member(row["uid"], row["image_format"]) for row in kept]
+            with io.open_read(raw_tar) as raw:
+                for row, (_, image) in zip(kept, read_members(raw, names), strict=True):
+                    writer.add_all(
+                        sample_members(row["key"], image, row["image_format"], row["caption"], row)
+                    )
+                    size += len(image)
+        writer.close()
+        return size
+
+    def _write_parquet(self, path: str, rows: list[dict]) -> None:
+        table = rows_to_table(rows, self.schema)
+        io.write_atomically(path, lambda stream: pq.write_table(table, stream))
+
+
+class MergeSummariesFn(beam.CombineFn):
+    """Merge per-shard summaries into the run's counts, without the ledger in one place."""
+
+    def create_accumulator(self) -> dict:
+        from paircurate.transforms.ledger import empty_summary
+
+        return empty_summary()
+
+    def add_input(self, accumulator: dict, summary: dict) -> dict:
+        return self.merge_accumulators([accumulator, summary])
+
+    def merge_accumulators(self, accumulators: Iterable[dict]) -> dict:
+        from paircurate.transforms.ledger import merge_summaries
+
+        return merge_summaries(accumulators)
+
+    def extract_output(self, accumulator: dict) -> dict:
+        return accumulator
+
+
+def stats_document(summary: dict, run_info: dict) -> dict:
+    """stats.json: counts by status and reason with shares, plus what the run was."""
+    rows = summary["rows"]
+
+    def with_shares(counts: dict) -> dict:
+        return {
+            key: {"count": n, "share": round(n / rows, 6) if rows else 0.0}
+            for key, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        }
+
+    kept = summary["status"].get(Status.KEPT.value, 0)
+    return {
+        "rows_in": rows,
+        "kept": kept,
+        "status": with_shares(summary["status"]),
+        "reason": with_shares(summary["reason"]),
+        "shards": len(summary["shards"]),
+        "image_bytes_written": summary["image_bytes"],
+        **run_info,
+    }
+
+
+class FinalizeDoFn(beam.DoFn):
+    """Write sizes.json and stats.json once every shard exists; clear stale temporaries."""
+
+    def __init__(self, output_dir: str, run_info: dict):
+        self.output_dir = output_dir
+        self.run_info = run_info
+
+    def process(self, summary: dict) -> Iterator[dict]:
+        shards = io.join(self.output_dir, "shards")
+        sizes = {f"{name}.tar": n for name, n in sorted(summary["shards"].items())}
+        io.write_bytes(io.join(shards, "sizes.json"), json.dumps(sizes, indent=1).encode())
+        document = stats_document(summary, self.run_info)
+        io.write_bytes(
+            io.join(self.output_dir, "stats.json"), json.dumps(document, indent=2).encode()
+        )
+        for folder in (shards, io.join(self.output_dir, "ledger")):
+            io.delete_temporaries(folder)
+        yield document

@@ -1,0 +1,1 @@
+"""Data contracts: Arrow schemas, status and reason codes, job configuration."""

@@ -1,0 +1,71 @@
+"""Arrow schemas of the ledger and of the per-shard Parquet.
+
+The ledger and the shard Parquet share one set of columns: a shard's Parquet is
+the ledger rows of its kept samples. Extra input columns that the user carries
+(``--keep-cols``) are appended after these, with the type they had in the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+# (name, type, description): the README's ledger table is generated from this.
+LEDGER_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
+    ("uid", pa.string(), "stable id: first 128 bits of sha256(url, caption), hex"),
+    ("url", pa.string(), "the URL as read"),
+    ("caption", pa.string(), "the caption as read"),
+    ("source", pa.string(), "input file the row came from"),
+    ("row_number", pa.int64(), "0-based row number inside that file"),
+    ("status", pa.string(), "kept / dropped / failed"),
+    ("reason", pa.string(), "reason code for dropped and failed rows, null when kept"),
+    ("reason_detail", pa.string(), "human-readable detail of the reason"),
+    ("duplicate_of", pa.string(), "uid of the row this one duplicates"),
+    ("chunk", pa.int32(), "fetch chunk, equal to the index of the shard it lands in"),
+    ("shard", pa.string(), "shard file name (without extension) of a kept sample"),
+    ("key", pa.string(), "WebDataset key of a kept sample"),
+    ("http_status", pa.int32(), "last HTTP status received"),
+    ("content_type", pa.string(), "Content-Type header of the response"),
+    ("download_ms", pa.float32(), "wall time of the download in milliseconds"),
+    ("bytes", pa.int64(), "size of the downloaded body"),
+    ("sha256", pa.string(), "sha256 of the downloaded (original) bytes"),
+    ("original_width", pa.int32(), "width of the image as downloaded, after EXIF rotation"),
+    ("original_height", pa.int32(), "height of the image as downloaded, after EXIF rotation"),
+    ("original_format", pa.string(), "format Pillow detected (JPEG, PNG, WEBP, ...)"),
+    ("width", pa.int32(), "width of the image written to the shard"),
+    ("height", pa.int32(), "height of the image written to the shard"),
+    ("image_format", pa.string(), "extension of the image in the shard: jpg, png or webp"),
+)
+
+LEDGER_FIELDS = tuple(pa.field(name, dtype) for name, dtype, _ in LEDGER_COLUMNS)
+LEDGER_NAMES = frozenset(name for name, _, _ in LEDGER_COLUMNS)
+
+
+def ledger_schema(carried: Iterable[pa.Field] = ()) -> pa.Schema:
+    """The ledger schema with the carried input columns appended."""
+    return pa.schema([*LEDGER_FIELDS, *carried])
+
+
+def carried_field(name: str, dtype: pa.DataType) -> pa.Field:
+    """The field a carried input column gets in the outputs.
+
+    Null-typed columns (all values missing in the first file) become strings so
+    that later files with values still fit.
+    """
+    if name in LEDGER_NAMES:
+        raise ValueError(
+            f"--keep-cols: column {name!r} clashes with a ledger column; rename it in the input"
+        )
+    return pa.field(name, pa.string() if pa.types.is_null(dtype) else dtype)
+
+
+def rows_to_table(rows: list[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Build a table of ``schema`` from row dicts; columns a row lacks become null.
+
+    Carried columns have one type across all input files (the read stage settles
+    it before any work starts), so every value fits its field.
+    """
+    arrays = [pa.array([row.get(f.name) for row in rows], type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)

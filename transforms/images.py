@@ -1,0 +1,169 @@
+"""Decode, check, resize and re-encode one downloaded image.
+
+The image is decoded once: for JPEG, Pillow's draft mode lets libjpeg decode at
+1/2, 1/4 or 1/8 scale when the target is that much smaller, which is most of
+the CPU saved on large web photos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from paircurate.schemas.config import ImageConfig
+
+_PIL_FORMAT = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
+_ROTATED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+_ORIENTATION_TAG = 0x0112
+
+
+@dataclass
+class ImageResult:
+    """What was measured on an image, the re-encoded bytes, or why it was refused."""
+
+    sha256: str
+    reason: str | None = None
+    detail: str | None = None
+    original_width: int | None = None
+    original_height: int | None = None
+    original_format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    image_format: str | None = None
+    encoded: bytes | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    def measurements(self) -> dict:
+        """Every field but the bytes: what goes into the ledger."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("encoded", "reason", "detail")}
+
+
+def process_image(body: bytes, config: ImageConfig) -> ImageResult:
+    result = ImageResult(sha256=hashlib.sha256(body).hexdigest())
+    try:
+        image = _open_checked(body, config, result)
+        if result.reason is None:
+            _apply_rules(result, config)
+        if result.reason is None:
+            image = _decode(image, config, result)
+            resized = resize(image, config)
+            result.width, result.height = resized.size
+            result.encoded = encode(resized, config)
+            result.image_format = config.encode_format
+    except Image.DecompressionBombError as error:
+        result.reason, result.detail = "image_too_many_pixels", str(error)
+    except UnidentifiedImageError:
+        result.reason, result.detail = "image_decode_error", "not an image format Pillow can read"
+    except (OSError, SyntaxError, ValueError) as error:
+        text = str(error)
+        truncated = "truncated" in text or "broken data stream" in text
+        result.reason = "image_truncated" if truncated else "image_decode_error"
+        result.detail = f"{type(error).__name__}: {text}"[:300]
+    except Exception as error:  # noqa: BLE001 - Pillow plugins raise many types on hostile input
+        result.reason = "image_decode_error"
+        result.detail = f"{type(error).__name__}: {error}"[:300]
+    return result
+
+
+def _open_checked(body: bytes, config: ImageConfig, result: ImageResult) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(body))
+    width, height = image.size
+    if width * height > config.max_pixels:
+        result.reason = "image_too_many_pixels"
+        result.detail = f"{width}x{height} is more than {config.max_pixels} pixels"
+    try:
+        orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block is no reason to drop the image
+        orientation = 1
+    if orientation in _ROTATED:
+        width, height = height, width
+    result.original_width, result.original_height = width, height
+    result.original_format = image.format
+    return image
+
+
+def _apply_rules(result: ImageResult, config: ImageConfig) -> None:
+    width, height = result.original_width or 0, result.original_height or 0
+    shorter, longer = min(width, height), max(width, height)
+    if shorter < config.min_image_size:
+        result.reason = "image_too_small"
+        result.detail = f"{width}x{height}: shorter side under {config.min_image_size}"
+    elif shorter == 0 or longer / shorter > config.max_aspect_ratio:
+        result.reason = "image_aspect_ratio"
+        result.detail = f"{width}x{height}: aspect ratio above {config.max_aspect_ratio}"
+
+
+def _decode(image: Image.Image, config: ImageConfig, result: ImageResult) -> Image.Image:
+    if image.format == "JPEG" and config.resize_mode != "no":
+        target = target_size(result.original_width, result.original_height, config)
+        if target is not None:
+            image.draft("RGB", target)
+    image.load()
+    image = ImageOps.exif_transpose(image)
+    return to_rgb(image)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB with transparency composited on white, as training images have no alpha."""
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def target_size(width: int, height: int, config: ImageConfig) -> tuple[int, int] | None:
+    """Size the image is scaled to before any padding or cropping, None for no scaling."""
+    size = config.image_size
+    mode = config.resize_mode
+    if mode == "no" or width <= 0 or height <= 0:
+        return None
+    by_shorter = mode in ("keep_ratio", "center_crop")
+    scale = size / (min(width, height) if by_shorter else max(width, height))
+    if config.resize_only_if_bigger and scale >= 1:
+        return None
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resize(image: Image.Image, config: ImageConfig) -> Image.Image:
+    target = target_size(*image.size, config)
+    if target is not None and target != image.size:
+        image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    size = config.image_size
+    if config.resize_mode == "center_crop":
+        width, height = image.size
+        if width > size or height > size:
+            left, top = (width - size) // 2, (height - size) // 2
+            image = image.crop((left, top, left + min(size, width), top + min(size, height)))
+    elif config.resize_mode == "border" and image.size != (size, size):
+        width, height = image.size
+        if width <= size and height <= size:
+            canvas = Image.new("RGB", (size, size), (0, 0, 0))
+            canvas.paste(image, ((size - width) // 2, (size - height) // 2))
+            image = canvas
+    return image
+
+
+def encode(image: Image.Image, config: ImageConfig) -> bytes:
+    out = io.BytesIO()
+    fmt = _PIL_FORMAT[config.encode_format]
+    if fmt == "PNG":
+        image.save(out, format=fmt, compress_level=config.quality)
+    elif fmt == "WEBP":
+        image.save(out, format=fmt, quality=config.quality, method=4)
+    else:
+        image.save(out, format=fmt, quality=config.quality)
+    return out.getvalue()

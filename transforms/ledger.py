@@ -1,0 +1,57 @@
+"""Final decisions and the run summary built from ledger rows.
+
+A row's status follows from its reason (``schemas.codes``): no reason means
+kept. Summaries are plain dicts of counters so that Beam can merge them in a
+combiner without the ledger ever being in one place.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from paircurate.schemas.codes import Status, status_of
+
+
+def with_status(row: dict[str, Any]) -> dict[str, Any]:
+    """Set ``status`` from ``reason``: the one place the two are tied together."""
+    reason = row.get("reason")
+    row["status"] = Status.KEPT.value if reason is None else status_of(reason).value
+    return row
+
+
+def drop(row: dict[str, Any], reason: str, detail: str | None = None, **extra: Any) -> dict:
+    """Mark a row as not kept, with its reason code."""
+    row.update(extra, reason=reason, reason_detail=detail)
+    return with_status(row)
+
+
+def empty_summary() -> dict[str, Any]:
+    return {"rows": 0, "status": Counter(), "reason": Counter(), "shards": {}, "image_bytes": 0}
+
+
+def summarize_shard(shard: str, rows: Iterable[Mapping[str, Any]], image_bytes: int) -> dict:
+    """Counts of one chunk's ledger rows, and the size of the shard written for it."""
+    summary = empty_summary()
+    kept = 0
+    for row in rows:
+        summary["rows"] += 1
+        summary["status"][row["status"]] += 1
+        if row.get("reason"):
+            summary["reason"][row["reason"]] += 1
+        kept += row["status"] == Status.KEPT.value
+    summary["shards"][shard] = kept
+    summary["image_bytes"] = image_bytes
+    return summary
+
+
+def merge_summaries(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    merged = empty_summary()
+    for summary in summaries:
+        merged["rows"] += summary["rows"]
+        merged["status"].update(summary["status"])
+        merged["reason"].update(summary["reason"])
+        merged["shards"].update(summary["shards"])
+        merged["image_bytes"] += summary["image_bytes"]
+    return merged
