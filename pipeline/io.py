@@ -7,6 +7,7 @@ under a final name.
 
 from __future__ import annotations
 
+import gzip
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -34,9 +35,27 @@ def makedirs(path: str) -> None:
         pass  # already there, or a bucket where prefixes need no creation
 
 
+class _GzipReader(gzip.GzipFile):
+    """A gzip stream that also closes the file under it.
+
+    Beam's own decompressing wrapper lacks parts of the io interface that
+    ``io.TextIOWrapper`` and pyarrow need, so gzip is undone here instead.
+    """
+
+    def __init__(self, raw: IO[bytes]):
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
 def open_read(path: str, gzipped: bool = False) -> IO[bytes]:
-    compression = CompressionTypes.GZIP if gzipped else CompressionTypes.UNCOMPRESSED
-    return FileSystems.open(path, compression_type=compression)
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    return _GzipReader(raw) if gzipped else raw
 
 
 def match(pattern: str) -> list[str]:

@@ -18,11 +18,10 @@ from apache_beam.metrics import Metrics
 
 from paircurate.pipeline import io
 from paircurate.schemas.config import InputConfig
-from paircurate.schemas.records import carried_field
+from paircurate.schemas.records import as_text, carried_field
 from paircurate.transforms.inputs import (
     Columns,
     InputError,
-    as_text,
     check_columns,
     detect_format,
     file_columns,

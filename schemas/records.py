@@ -7,6 +7,7 @@ the ledger rows of its kept samples. Extra input columns that the user carries
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -61,11 +62,34 @@ def carried_field(name: str, dtype: pa.DataType) -> pa.Field:
     return pa.field(name, pa.string() if pa.types.is_null(dtype) else dtype)
 
 
+def as_text(value: Any) -> str | None:
+    """A value as text: URL and caption, and carried columns whose files disagree on type.
+
+    Scalars become their str form, lists and dicts JSON, NaN (from files written
+    by pandas) null.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float) and value != value:
+        return None
+    return json.dumps(value, default=str) if isinstance(value, (list, dict)) else str(value)
+
+
+def _column(rows: list[Mapping[str, Any]], field: pa.Field) -> pa.Array:
+    values = [row.get(field.name) for row in rows]
+    if pa.types.is_string(field.type):
+        values = [as_text(value) for value in values]
+    return pa.array(values, type=field.type)
+
+
 def rows_to_table(rows: list[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
     """Build a table of ``schema`` from row dicts; columns a row lacks become null.
 
     Carried columns have one type across all input files (the read stage settles
-    it before any work starts), so every value fits its field.
+    it before any work starts, falling back to text where files disagree), so
+    every value fits its field.
     """
-    arrays = [pa.array([row.get(f.name) for row in rows], type=f.type) for f in schema]
+    arrays = [_column(rows, field) for field in schema]
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 BATCH_ROWS = 8192
@@ -51,17 +50,6 @@ def make_uid(url: str | None, caption: str | None) -> str:
     """Stable 128-bit id of a pair: the same url and caption give the same uid everywhere."""
     text = f"{url or ''}\x1f{caption or ''}"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def as_text(value: Any) -> str | None:
-    """URL and caption are text; other scalars are written as their JSON/str form."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, float) and value != value:  # NaN from pandas-written files
-        return None
-    return json.dumps(value, default=str) if isinstance(value, (list, dict)) else str(value)
 
 
 @dataclass
@@ -150,48 +138,33 @@ def _csv_header(stream: IO[bytes], fmt: str) -> list[str]:
 
 
 def _csv_rows(stream: IO[bytes], fmt: str, columns: Columns) -> Iterator[ParsedRow]:
-    names = _csv_header(stream, fmt)
+    # Python's csv module rather than pyarrow's reader: pyarrow reports a malformed
+    # row without its position, so the rows around it could not keep their numbers.
+    # Every field stays text, so a caption that looks like a number is not converted.
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    tsv = fmt == "tsv"
+    reader = csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else csv.reader(text)
+    names = next(reader, None)
     if not names:
         return
-    bad_rows: list[ParsedRow] = []
+    positions = {name: names.index(name) for name in columns.wanted}
     number = 0
-
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        detail = (
-            f"{row.actual_columns} fields where the header has {row.expected_columns}: "
-            f"{(row.text or '')[:200]!r}"
-        )
-        bad_rows.append(ParsedRow(-1, parse_error=detail))
-        return "skip"
-
-    tsv = fmt == "tsv"
-    reader = pacsv.open_csv(
-        stream,
-        # Everything is text: per-block type inference breaks on the first
-        # caption that looks like a number.
-        read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
-        parse_options=pacsv.ParseOptions(
-            delimiter="\t" if tsv else ",",
-            quote_char=False if tsv else '"',
-            newlines_in_values=not tsv,
-            invalid_row_handler=on_invalid,
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in names},
-            include_columns=columns.wanted,
-            strings_can_be_null=False,
-        ),
-    )
-    for batch in reader:
-        for bad in bad_rows:
-            yield ParsedRow(number, parse_error=bad.parse_error)
-            number += 1
-        bad_rows.clear()
-        for values in batch.to_pylist():
-            yield ParsedRow(number, values)
-            number += 1
-    for bad in bad_rows:
-        yield ParsedRow(number, parse_error=bad.parse_error)
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield ParsedRow(number, parse_error=f"line {reader.line_num}: {error}")
+        else:
+            if not fields:  # blank line
+                continue
+            if len(fields) == len(names):
+                yield ParsedRow(number, {name: fields[i] for name, i in positions.items()})
+            else:
+                line = ("\t" if tsv else ",").join(fields)
+                detail = f"{len(fields)} fields where the header has {len(names)}: {line[:200]!r}"
+                yield ParsedRow(number, parse_error=detail)
         number += 1
 
 

@@ -1,0 +1,55 @@
+"""The command line: every option documented, bad values rejected with the flag named."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from paircurate.pipeline.cli import main
+from paircurate.pipeline.options import flag_name, option_table
+from paircurate.schemas.config import SECTIONS
+
+
+def _all_flags() -> list[str]:
+    return [flag_name(f.name) for cls in SECTIONS.values() for f in dataclasses.fields(cls)]
+
+
+def test_run_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in _all_flags():
+        assert flag in text
+    assert "--runner" in text  # Beam's options are pointed to
+
+
+def test_option_table_lists_every_option():
+    table = option_table()
+    for flag in _all_flags():
+        assert f"`{flag}`" in table
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--image-size", "0"),
+        ("--shard-size", "0"),
+        ("--timeout", "-1"),
+        ("--max-aspect-ratio", "0.5"),
+        ("--encode-quality", "101"),
+    ],
+)
+def test_bad_option_values_name_their_flag(flag, value, tmp_path, capsys):
+    (tmp_path / "in.csv").write_text("url,caption\nhttp://example.com/a.jpg,a\n")
+    code = main(["run", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o"),
+                 flag, value])  # fmt: skip
+    assert code == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_missing_input_is_a_clear_error(tmp_path, capsys):
+    code = main(["run", "--input", str(tmp_path / "none.csv"), "--output", str(tmp_path / "o")])
+    assert code == 2
+    assert "no Parquet, CSV, TSV or JSONL files found" in capsys.readouterr().err

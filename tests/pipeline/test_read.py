@@ -1,0 +1,113 @@
+"""Input checks before any work, and reading every supported format through the job."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from conftest import read_ledger, run_job_on
+
+from paircurate.pipeline.read import expand_inputs, plan_inputs
+from paircurate.schemas.config import InputConfig
+from paircurate.transforms.inputs import InputError, make_uid
+
+
+def _write_formats(table: pa.Table, folder) -> list[str]:
+    """The same rows as Parquet, CSV.gz, TSV and JSONL."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, folder / "a.parquet")
+    with gzip.open(folder / "b.csv.gz", "wb") as stream:
+        pacsv.write_csv(table, stream)
+    lines = ["\t".join(table.column_names)]
+    lines += ["\t".join(str(v) for v in row.values()) for row in table.to_pylist()]
+    (folder / "c.tsv").write_text("\n".join(lines) + "\n")
+    with open(folder / "d.jsonl", "w") as stream:
+        for row in table.to_pylist():
+            stream.write(json.dumps(row) + "\n")
+    (folder / "README.txt").write_text("not an input file")
+    return sorted(str(p) for p in folder.iterdir() if p.suffix != ".txt")
+
+
+def _table() -> pa.Table:
+    return pa.table(
+        {
+            "link": ["http://example.com/a.jpg", "https://example.com/b.png"],
+            "text": ["a red circle", "2024"],
+            "score": [0.5, 0.25],
+        }
+    )
+
+
+def test_folders_and_globs_expand_to_input_files_only(tmp_path):
+    files = _write_formats(_table(), tmp_path / "in")
+    assert expand_inputs((str(tmp_path / "in"),)) == files
+    assert expand_inputs((str(tmp_path / "in" / "*.tsv"),)) == [files[2]]
+    with pytest.raises(InputError, match="no Parquet, CSV, TSV or JSONL files"):
+        expand_inputs((str(tmp_path / "nothing-here"),))
+
+
+def test_missing_column_names_the_flag_to_set(tmp_path):
+    _write_formats(_table(), tmp_path / "in")
+    with pytest.raises(InputError, match=r"\['url'\] not found.*--url-col"):
+        plan_inputs(InputConfig(input=(str(tmp_path / "in" / "a.parquet"),), caption_col="text"))
+    config = InputConfig(input=(str(tmp_path / "in"),), url_col="link", caption_col="text",
+                         keep_cols=("nope",))  # fmt: skip
+    with pytest.raises(InputError, match="nope"):
+        plan_inputs(config)
+
+
+def test_empty_and_unreadable_inputs_are_errors(tmp_path):
+    (tmp_path / "empty.csv").write_text("url,caption\n")
+    with pytest.raises(InputError, match="has no rows"):
+        plan_inputs(InputConfig(input=(str(tmp_path / "empty.csv"),)))
+    (tmp_path / "broken.parquet").write_bytes(b"this is not parquet")
+    with pytest.raises(InputError, match="broken.parquet: cannot read it as parquet"):
+        plan_inputs(InputConfig(input=(str(tmp_path / "broken.parquet"),)))
+
+
+def test_carried_columns_keep_their_type_unless_files_disagree(tmp_path):
+    files = _write_formats(_table(), tmp_path / "in")
+    typed = plan_inputs(
+        InputConfig(input=(files[0],), url_col="link", caption_col="text", keep_cols=("score",))
+    )
+    assert typed.carried[0].type == pa.float64()
+    mixed = plan_inputs(
+        InputConfig(input=tuple(files), url_col="link", caption_col="text", keep_cols=("score",))
+    )
+    assert mixed.carried[0].type == pa.string()
+
+
+@pytest.mark.slow
+def test_every_format_reads_the_same_pairs(web, server, tmp_path):
+    rows = [web.entry(i) for i in range(len(web)) if web.entry(i).label == "clean"][:6]
+    table = pa.table(
+        {
+            "url": [server.base_url + e.path for e in rows],
+            "caption": [e.caption for e in rows],
+            "scene": [e.scene for e in rows],
+        }
+    )
+    files = _write_formats(table, tmp_path / "in")
+    output = tmp_path / "out"
+    run_job_on(str(tmp_path / "in"), output, keep="scene")
+    ledger = read_ledger(output)
+    assert len(ledger) == len(files) * len(rows)
+    expected_uids = {make_uid(u, c) for u, c in zip(table["url"].to_pylist(),
+                                                    table["caption"].to_pylist(), strict=True)}  # fmt: skip
+    assert {row["uid"] for row in ledger} == expected_uids
+    kept = [row for row in ledger if row["status"] == "kept"]
+    assert len(kept) == len(rows) and all(row["source"].endswith("a.parquet") for row in kept)
+    assert {row["reason"] for row in ledger if row["status"] != "kept"} == {"url_duplicate"}
+    assert {str(row["scene"]) for row in ledger} == {str(e.scene) for e in rows}
+
+
+def test_input_errors_stop_the_job_before_any_download(manifest, server, tmp_path):
+    served = server.requests_served
+    with pytest.raises(InputError, match="--url-col"):
+        run_job_on(manifest, tmp_path / "out", "--url-col", "link")
+    assert server.requests_served == served
+    assert not (tmp_path / "out").exists()
