@@ -85,9 +85,16 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
 
 def run_job(
-    config: JobConfig, beam_args: list[str] = (), test_pipeline: beam.Pipeline | None = None
-) -> dict:
-    """Run the whole job and return the stats document (also in DIR/stats.json)."""
+    config: JobConfig,
+    beam_args: list[str] = (),
+    test_pipeline: beam.Pipeline | None = None,
+    wait: bool = True,
+) -> dict | None:
+    """Run the whole job and return the stats document (also in DIR/stats.json).
+
+    With ``wait=False`` the job is only submitted (a Dataflow template launch has
+    no job to wait on yet); stats.json then has the counts but no timings.
+    """
     plan = plan_inputs(config.inputs)
     log.info("reading %d input file(s)", len(plan.files))
     run_info = {"options": json_safe(asdict(config)), "versions": package_versions()}
@@ -95,6 +102,8 @@ def run_job(
     build(pipeline, config, plan, run_info)
     started = time.perf_counter()
     result = pipeline.run()
+    if not wait:
+        return None
     result.wait_until_finish()
     return complete_stats(config.output.output, result, time.perf_counter() - started)
 
