@@ -1,0 +1,40 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   - create .venv if needed, run the whole job on the built-in synthetic web
+#   make test   - create .venv if needed, lint, run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PAIRS ?= 1000
+DEMO_OUT ?= out/demo
+
+.PHONY: demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch and torchvision first and exactly pinned: pip takes them from this
+	# machine's local wheel cache instead of pulling a multi-GB build.
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO_OUT)
+	$(VENV)/bin/paircurate demo --output $(DEMO_OUT) --pairs $(PAIRS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) bench/e2e.py --pairs 20000
+
+clean:
+	rm -rf out .pytest_cache .ruff_cache
