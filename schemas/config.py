@@ -65,7 +65,7 @@ class DownloadConfig:
     max_bytes: int = opt(20_000_000, "largest response body accepted, in bytes")
     max_redirects: int = opt(5, "redirects followed before giving up")
     user_agent: str = opt(
-        "paircurate/0.1 (+https://github.com/paircurate/paircurate)",
+        "Mozilla/5.0 (compatible; paircurate/0.1)",
         "User-Agent header sent with every request",
     )
     allow_private_networks: bool = opt(

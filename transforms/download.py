@@ -113,6 +113,9 @@ class Downloader:
                     body=body, http_status=response.status, content_type=content_type
                 )
             finally:
+                if not response.isclosed():
+                    # An unread body would be read as the next response on this connection.
+                    response.close()
                 response.release_conn()
         raise _Failure(
             "download_too_many_redirects", f"more than {self.config.max_redirects} redirects"
@@ -139,18 +142,21 @@ class Downloader:
     def _request(self, url: str) -> urllib3.BaseHTTPResponse:
         try:
             return self._pool.request("GET", url, preload_content=False, redirect=False)
+        except NewConnectionError as error:  # a subclass of ConnectTimeoutError in urllib3 2
+            raise _Failure("download_connection_error", str(error)) from None
         except (ConnectTimeoutError, ReadTimeoutError) as error:
             raise _Failure("download_timeout", str(error)) from None
         except MaxRetryError as error:
             return self._raise_cause(error.reason or error)
-        except (NewConnectionError, ProtocolError, OSError) as error:
+        except (ProtocolError, OSError) as error:
             raise _Failure("download_connection_error", str(error)) from None
         except (HTTPError, ValueError) as error:
             raise _Failure("download_error", f"{type(error).__name__}: {error}") from None
 
     @staticmethod
     def _raise_cause(error: BaseException):
-        if isinstance(error, (ConnectTimeoutError, ReadTimeoutError, TimeoutError)):
+        timeout = (ConnectTimeoutError, ReadTimeoutError, TimeoutError)
+        if isinstance(error, timeout) and not isinstance(error, NewConnectionError):
             raise _Failure("download_timeout", str(error)) from None
         raise _Failure("download_connection_error", str(error)) from None
 

@@ -146,7 +146,7 @@ def resize(image: Image.Image, config: ImageConfig) -> Image.Image:
     if config.resize_mode == "center_crop":
         width, height = image.size
         if width > size or height > size:
-            left, top = (width - size) // 2, (height - size) // 2
+            left, top = max(0, (width - size) // 2), max(0, (height - size) // 2)
             image = image.crop((left, top, left + min(size, width), top + min(size, height)))
     elif config.resize_mode == "border" and image.size != (size, size):
         width, height = image.size

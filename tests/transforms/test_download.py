@@ -1,0 +1,218 @@
+"""Downloader.fetch against a real HTTP server on 127.0.0.1: one test per outcome."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from paircurate.schemas.config import DownloadConfig
+from paircurate.transforms.download import Downloader, is_public_address, status_reason
+
+from .helpers import TestServer
+
+
+def _downloader(**overrides: object) -> Downloader:
+    options: dict[str, object] = dict(
+        timeout=2.0, max_bytes=1000, max_redirects=3, allow_private_networks=True
+    )
+    options.update(overrides)
+    return Downloader(DownloadConfig(**options))
+
+
+@pytest.fixture
+def downloader() -> Iterator[Downloader]:
+    running = _downloader()
+    yield running
+    running.close()
+
+
+def test_200_returns_the_body_and_headers(server: TestServer, downloader: Downloader) -> None:
+    result = downloader.fetch(server.url("/image/red"))
+    assert result.ok
+    assert result.reason is None and result.detail is None
+    assert result.body == server.files["red"][0]
+    assert result.http_status == 200
+    assert result.content_type == "image/png"
+    assert result.elapsed_ms > 0
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (404, "download_http_404"),
+        (410, "download_http_410"),
+        (429, "download_http_429"),
+        (403, "download_http_4xx"),
+        (500, "download_http_5xx"),
+        (503, "download_http_5xx"),
+    ],
+)
+def test_http_error_status(
+    server: TestServer, downloader: Downloader, status: int, reason: str
+) -> None:
+    result = downloader.fetch(server.url(f"/status/{status}"))
+    assert not result.ok
+    assert (result.reason, result.detail, result.http_status) == (reason, f"HTTP {status}", status)
+    assert result.body is None
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (400, "download_http_4xx"),
+        (404, "download_http_404"),
+        (410, "download_http_410"),
+        (429, "download_http_429"),
+        (451, "download_http_4xx"),
+        (500, "download_http_5xx"),
+        (599, "download_http_5xx"),
+    ],
+)
+def test_status_reason(status: int, reason: str) -> None:
+    assert status_reason(status) == reason
+
+
+@pytest.mark.parametrize("failing", ["/status/404", "/status/500", "/big/5000", "/redirect/1"])
+def test_connection_is_reusable_after_an_unread_body(server: TestServer, failing: str) -> None:
+    # One thread, one pooled connection: whatever the first response left unread
+    # must not be taken as the start of the next response.
+    downloader = _downloader(download_threads=1)
+    downloader.fetch(server.url(failing))
+    result = downloader.fetch(server.url("/image/red"))
+    assert result.reason is None, result.detail
+    assert result.body == server.files["red"][0]
+    downloader.close()
+
+
+def test_slow_server_times_out(server: TestServer) -> None:
+    downloader = _downloader(timeout=0.2)
+    result = downloader.fetch(server.url("/slow"))
+    assert result.reason == "download_timeout"
+    assert result.body is None
+    assert 150 < result.elapsed_ms < server.slow_seconds * 1000
+    downloader.close()
+
+
+def test_too_large_by_content_length(server: TestServer, downloader: Downloader) -> None:
+    result = downloader.fetch(server.url("/big/5000"))
+    assert result.reason == "download_too_large"
+    assert result.detail == "Content-Length 5000 > 1000 bytes"
+    assert result.body is None
+
+
+def test_too_large_without_content_length(server: TestServer, downloader: Downloader) -> None:
+    result = downloader.fetch(server.url("/big-stream/70000"))
+    assert result.reason == "download_too_large"
+    assert result.detail == "body exceeds 1000 bytes"
+
+
+def test_body_at_the_cap_is_accepted(server: TestServer, downloader: Downloader) -> None:
+    for path in ("/big/1000", "/big-stream/1000"):
+        result = downloader.fetch(server.url(path))
+        assert result.reason is None, path
+        assert result.body == b"x" * 1000
+
+
+def test_empty_body(server: TestServer, downloader: Downloader) -> None:
+    result = downloader.fetch(server.url("/empty"))
+    assert (result.reason, result.http_status) == ("download_empty", 200)
+    assert result.body is None
+
+
+def test_body_shorter_than_content_length(server: TestServer, downloader: Downloader) -> None:
+    result = downloader.fetch(server.url("/short"))
+    assert result.reason == "download_incomplete"
+    assert "10 bytes read" in result.detail
+
+
+def test_redirects_within_the_limit(server: TestServer, downloader: Downloader) -> None:
+    before = len(server.requests)
+    result = downloader.fetch(server.url("/redirect/3"))
+    assert result.reason is None
+    assert result.body == server.files["red"][0]
+    assert server.requests[before:] == ["/redirect/3", "/redirect/2", "/redirect/1", "/redirect/0"]
+
+
+def test_one_redirect_too_many(server: TestServer, downloader: Downloader) -> None:
+    result = downloader.fetch(server.url("/redirect/4"))
+    assert result.reason == "download_too_many_redirects"
+    assert result.detail == "more than 3 redirects"
+
+
+def test_redirect_loop(server: TestServer, downloader: Downloader) -> None:
+    result = downloader.fetch(server.url("/loop"))
+    assert result.reason == "download_too_many_redirects"
+
+
+def test_no_redirects_allowed(server: TestServer) -> None:
+    downloader = _downloader(max_redirects=0)
+    assert downloader.fetch(server.url("/redirect/1")).reason == "download_too_many_redirects"
+    downloader.close()
+
+
+def test_private_address_is_blocked_before_any_request(server: TestServer) -> None:
+    downloader = _downloader(allow_private_networks=False)
+    result = downloader.fetch(server.url("/image/blocked-probe"))
+    assert result.reason == "download_blocked_address"
+    assert "127.0.0.1" in result.detail and "--allow-private-networks" in result.detail
+    assert "/image/blocked-probe" not in server.requests
+    downloader.close()
+
+
+def test_localhost_name_is_blocked(server: TestServer) -> None:
+    downloader = _downloader(allow_private_networks=False)
+    port = server.server_address[1]
+    result = downloader.fetch(f"http://localhost:{port}/image/localhost-probe")
+    assert result.reason == "download_blocked_address"
+    assert "/image/localhost-probe" not in server.requests
+    downloader.close()
+
+
+def test_connection_refused(downloader: Downloader) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Nothing listens on the port any more.
+    result = downloader.fetch(f"http://127.0.0.1:{port}/image.jpg")
+    assert result.reason == "download_connection_error"
+    assert "refused" in result.detail.lower()
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("", "missing_url"),
+        ("ftp://example.com/a.jpg", "unsupported_scheme"),
+        ("file:///etc/passwd", "unsupported_scheme"),
+        ("http:///a.jpg", "invalid_url"),
+    ],
+)
+def test_unfetchable_url_is_refused(downloader: Downloader, url: str, reason: str) -> None:
+    assert downloader.fetch(url).reason == reason
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("10.0.0.1", False),
+        ("172.16.5.4", False),
+        ("192.168.1.1", False),
+        ("127.0.0.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:10.0.0.1", False),
+        ("::ffff:8.8.8.8", True),
+    ],
+)
+def test_is_public_address(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
