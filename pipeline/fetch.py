@@ -46,6 +46,23 @@ def image_member(uid: str, ext: str) -> str:
     return f"{uid}.{ext}"
 
 
+class Progress:
+    """Log rows done and rate every few seconds while a chunk is being fetched."""
+
+    def __init__(self, label: str, total: int, every_s: float = 5.0):
+        self.label, self.total, self.every_s = label, total, every_s
+        self.done = 0
+        self.started = self.last = time.perf_counter()
+
+    def step(self) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        if now - self.last >= self.every_s and self.done < self.total:
+            self.last = now
+            rate = self.done / (now - self.started)
+            log.info("%s: %d/%d rows (%.0f rows/s)", self.label, self.done, self.total, rate)
+
+
 class FetchChunkDoFn(beam.DoFn):
     """(chunk, rows) -> the rows with their fetch measurements, after the raw shard is committed."""
 
@@ -75,7 +92,7 @@ class FetchChunkDoFn(beam.DoFn):
             log.info("chunk %s: %d rows already fetched, reusing", shard_name(chunk), len(rows))
         else:
             started = time.perf_counter()
-            measured = self._fetch(rows, tar_path, parquet_path)
+            measured = self._fetch(chunk, rows, tar_path, parquet_path)
             seconds = time.perf_counter() - started
             self.fetched.inc(len(rows))
             self.fetch_ms.inc(int(seconds * 1000))
@@ -85,7 +102,6 @@ class FetchChunkDoFn(beam.DoFn):
             )  # fmt: skip
         for row in rows:
             row.update(measured[row["uid"]])
-            row["chunk"] = chunk
             yield row
 
     def _committed(self, parquet_path: str, rows: list[dict]) -> dict[str, dict] | None:
@@ -101,10 +117,13 @@ class FetchChunkDoFn(beam.DoFn):
             return None
         return measured
 
-    def _fetch(self, rows: list[dict], tar_path: str, parquet_path: str) -> dict[str, dict]:
+    def _fetch(
+        self, chunk: int, rows: list[dict], tar_path: str, parquet_path: str
+    ) -> dict[str, dict]:
         assert self.downloader is not None
         ext = self.config.image.encode_format
         measured: dict[str, dict] = {}
+        progress = Progress(f"chunk {shard_name(chunk)}", len(rows))
         with io.atomic_writer(tar_path) as stream:
             writer = TarWriter(stream)
             pairs = ((row["uid"], row["url"]) for row in rows)
@@ -114,6 +133,7 @@ class FetchChunkDoFn(beam.DoFn):
                     writer.add(image_member(result.uid, ext), result.image)
                     self.images.inc()
                 measured[result.uid] = {k: result.measurements.get(k) for k in MEASURED}
+                progress.step()
             writer.close()
         table = rows_to_table(
             [{"uid": uid, **values} for uid, values in sorted(measured.items())], RAW_SCHEMA
