@@ -1,10 +1,14 @@
 """The README's reference tables, generated from the code they describe.
 
-``python -m paircurate.pipeline.docs`` prints them; a test checks that the
+``python -m paircurate.pipeline.docs`` prints them, ``... --write README.md``
+puts them between the README's ``<!-- name -->`` markers; a test checks that the
 README holds exactly these, so options, columns and reasons cannot drift.
 """
 
 from __future__ import annotations
+
+import re
+import sys
 
 from paircurate.pipeline.options import option_table
 from paircurate.schemas.codes import REASONS
@@ -30,10 +34,25 @@ def reason_table() -> str:
 TABLES = {"options": option_table, "ledger": ledger_table, "reasons": reason_table}
 
 
-def main() -> None:
+def with_tables(text: str) -> str:
+    """``text`` with every marked table replaced by the generated one."""
     for name, make in TABLES.items():
-        print(f"<!-- {name} -->\n{make()}\n")
+        pattern = re.compile(rf"(<!-- {name} -->\n).*?(\n<!-- /{name} -->)", re.S)
+        table = make()
+        text = pattern.sub(lambda match: match.group(1) + table + match.group(2), text)  # noqa: B023
+    return text
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--write"] and len(argv) == 2:
+        with open(argv[1], encoding="utf-8") as stream:
+            text = stream.read()
+        with open(argv[1], "w", encoding="utf-8") as stream:
+            stream.write(with_tables(text))
+        return
+    for name, make in TABLES.items():
+        print(f"<!-- {name} -->\n{make()}\n<!-- /{name} -->\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
