@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -22,6 +22,7 @@ from apache_beam.metrics import Metrics
 from paircurate.pipeline import io
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.records import LEDGER_FIELDS, rows_to_table
+from paircurate.transforms.dedup import split_url_duplicates
 from paircurate.transforms.download import Downloader
 from paircurate.transforms.fetch import fetch_many
 from paircurate.transforms.shards import TarWriter, shard_name
@@ -64,7 +65,11 @@ class Progress:
 
 
 class FetchChunkDoFn(beam.DoFn):
-    """(chunk, rows) -> the rows with their fetch measurements, after the raw shard is committed."""
+    """(chunk, rows) -> the rows with their fetch measurements, after the raw shard is committed.
+
+    Rows whose normalised URL came earlier in the input are passed on as
+    ``url_duplicate`` without a download: every copy of a URL is in this chunk.
+    """
 
     def __init__(self, config: JobConfig, raw_dir: str):
         self.config = config
@@ -82,9 +87,11 @@ class FetchChunkDoFn(beam.DoFn):
         if self.downloader is not None:
             self.downloader.close()
 
-    def process(self, element: tuple[int, Iterable[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
         chunk, grouped = element
-        rows = sorted(grouped, key=lambda row: row["uid"])
+        rows, duplicates = split_url_duplicates(grouped)
+        yield from duplicates
+        rows.sort(key=lambda row: row["uid"])
         tar_path, parquet_path = raw_paths(self.raw_dir, chunk)
         measured = self._committed(parquet_path, rows)
         if measured is not None:

@@ -43,11 +43,11 @@ class WriteShardDoFn(beam.DoFn):
         self.samples = Metrics.counter("paircurate", "write_samples")
         self.write_ms = Metrics.counter("paircurate", "write_ms")
 
-    def process(self, element: tuple[int, Iterable[dict | None]]) -> Iterator[dict]:
+    def process(self, element: tuple[int, list[dict]]) -> Iterator[dict]:
         started = time.perf_counter()
-        chunk, grouped = element
+        chunk, rows = element
         name = shard_name(chunk)
-        rows = sorted((row for row in grouped if row is not None), key=_row_order)
+        rows.sort(key=_row_order)
         kept = [row for row in rows if row["status"] == Status.KEPT.value]
         for row in kept:
             row["shard"], row["key"] = name, row["uid"]

@@ -25,9 +25,9 @@ def chunk_count(rows: int, shard_size: int) -> int:
     return max(1, math.ceil(rows / shard_size))
 
 
-def chunk_of(uid: str, chunks: int) -> int:
-    """The chunk of a uid: uniform, stable, independent of worker and input order."""
-    return int(uid[:16], 16) % chunks
+def chunk_of(digest: str, chunks: int) -> int:
+    """The chunk of a hex digest (a uid, a URL's hash): uniform, stable, worker-independent."""
+    return int(digest[:16], 16) % chunks
 
 
 def shard_name(index: int) -> str:

@@ -35,7 +35,9 @@ def manifest(web, server, tmp_path_factory) -> str:
     return write_manifest(web, server.base_url, str(folder / "manifest.parquet"))
 
 
-def job_args(manifest: str, output: Path | str, *extra: str) -> list[str]:
+def job_args(
+    manifest: str, output: Path | str, *extra: str, keep: str = "truth_label,truth_duplicate_of"
+) -> list[str]:
     return [
         "--input", str(manifest),
         "--output", str(output),
@@ -44,13 +46,13 @@ def job_args(manifest: str, output: Path | str, *extra: str) -> list[str]:
         "--min-image-size", "64",
         "--max-aspect-ratio", "4",
         "--shard-size", "48",
-        "--keep-cols", "truth_label,truth_duplicate_of",
+        "--keep-cols", keep,
         *extra,
     ]  # fmt: skip
 
 
-def run_job_on(manifest: str, output: Path | str, *extra: str) -> dict:
-    return run(job_args(manifest, output, *extra))
+def run_job_on(manifest: str, output: Path | str, *extra: str, **kwargs: str) -> dict:
+    return run(job_args(manifest, output, *extra, **kwargs))
 
 
 @pytest.fixture(scope="session")

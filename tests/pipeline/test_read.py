@@ -96,8 +96,8 @@ def test_every_format_reads_the_same_pairs(web, server, tmp_path):
     run_job_on(str(tmp_path / "in"), output, keep="scene")
     ledger = read_ledger(output)
     assert len(ledger) == len(files) * len(rows)
-    expected_uids = {make_uid(u, c) for u, c in zip(table["url"].to_pylist(),
-                                                    table["caption"].to_pylist(), strict=True)}  # fmt: skip
+    pairs = zip(table["url"].to_pylist(), table["caption"].to_pylist(), strict=True)
+    expected_uids = {make_uid(url, caption) for url, caption in pairs}
     assert {row["uid"] for row in ledger} == expected_uids
     kept = [row for row in ledger if row["status"] == "kept"]
     assert len(kept) == len(rows) and all(row["source"].endswith("a.parquet") for row in kept)

@@ -142,3 +142,15 @@ def test_rows_to_table_writes_string_fields_as_text() -> None:
     assert table.column("caption").to_pylist() == ["42", "café", None]
     assert table.column("tags").to_pylist() == ['["a", "b"]', '{"k": 1.5}', "7.25"]
     assert table.column("n").to_pylist() == [1, 2, None]
+
+
+def test_row_codec_round_trips_rows_and_rejects_unknown_fields() -> None:
+    from paircurate.schemas.records import RowCodec, carried_field, ledger_schema
+
+    codec = RowCodec(ledger_schema([carried_field("score", pa.float64())]))
+    row = {"uid": "ab" * 16, "url": "http://x/1.jpg", "caption": "ç ☃", "score": 0.5, "chunk": 3}
+    decoded = codec.decode(codec.encode(row))
+    assert {k: v for k, v in decoded.items() if v is not None} == row
+    assert set(decoded) == set(codec.names)
+    with pytest.raises(ValueError, match="nope"):
+        codec.encode({**row, "nope": 1})
