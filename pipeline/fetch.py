@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
 from paircurate.pipeline import io
+from paircurate.pipeline.memory import limit_malloc_arenas
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.records import LEDGER_FIELDS, rows_to_table
 from paircurate.transforms.dedup import split_url_duplicates
@@ -81,6 +82,7 @@ class FetchChunkDoFn(beam.DoFn):
         self.downloader: Downloader | None = None
 
     def setup(self) -> None:
+        limit_malloc_arenas()
         self.downloader = Downloader(self.config.download)
 
     def teardown(self) -> None:

@@ -21,6 +21,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from paircurate.pipeline import io
 from paircurate.pipeline.job import build
+from paircurate.pipeline.memory import limit_malloc_arenas
 from paircurate.pipeline.options import add_config_arguments, config_from_args
 from paircurate.pipeline.read import plan_inputs
 from paircurate.schemas.config import JobConfig
@@ -95,6 +96,7 @@ def run_job(
     With ``wait=False`` the job is only submitted (a Dataflow template launch has
     no job to wait on yet); stats.json then has the counts but no timings.
     """
+    limit_malloc_arenas()  # before the local runner starts its threads
     plan = plan_inputs(config.inputs)
     log.info("reading %d input file(s)", len(plan.files))
     run_info = {"options": json_safe(asdict(config)), "versions": package_versions()}
