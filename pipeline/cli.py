@@ -45,16 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     try:
+        from paircurate.pipeline.demo import run_demo, summary_text
+
         if args.command == "run":
             from paircurate.pipeline.run import run
 
             stats = run(argv[1:])
-            print(f"done: {stats['rows_in']} rows in, {stats['kept']} kept")
         else:
-            from paircurate.pipeline.demo import run_demo, summary_text
-
             stats = run_demo(args.output, args.pairs, args.seed, rest)
-            print(summary_text(stats, args.output))
+        print(summary_text(stats, args.output))
     except (ConfigError, InputError) as error:
         print(f"paircurate: error: {error}", file=sys.stderr)
         return 2
