@@ -1,10 +1,13 @@
 """The Fetch stage: download and process one chunk of pairs, commit it as a raw shard.
 
 A raw shard is a tar of the re-encoded images (named by uid) plus a Parquet of
-every measurement. The Parquet is written last and is the commit marker: a
-re-run finds it, checks that it covers exactly this chunk's uids, and skips the
-downloads. That is how an interrupted job resumes, and how a change of a later
-rule reruns without touching the network.
+every row of the chunk with all it measured, ledger columns and all. The Parquet
+is written last and is the commit marker: a re-run finds it, checks that it
+holds exactly this chunk's rows, and skips the downloads. That is how an
+interrupted job resumes, and how a change of a later rule reruns without
+touching the network. Only the chunk index goes on through the pipeline: the
+Write stage reads the rows back from the raw Parquet, so the big records never
+pass through a second shuffle.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from apache_beam.metrics import Metrics
 from paircurate.pipeline import io
 from paircurate.pipeline.memory import limit_malloc_arenas
 from paircurate.schemas.config import JobConfig
-from paircurate.schemas.records import LEDGER_FIELDS, rows_to_table
+from paircurate.schemas.records import rows_to_table
 from paircurate.transforms.dedup import split_url_duplicates
 from paircurate.transforms.download import Downloader
 from paircurate.transforms.fetch import fetch_many
@@ -34,9 +37,6 @@ MEASURED = (
     "reason", "reason_detail", "http_status", "content_type", "download_ms", "bytes", "sha256",
     "original_width", "original_height", "original_format", "width", "height", "image_format",
 )  # fmt: skip
-RAW_SCHEMA = pa.schema(
-    [pa.field("uid", pa.string()), *(f for f in LEDGER_FIELDS if f.name in MEASURED)]
-)
 
 
 def raw_paths(raw_dir: str, chunk: int) -> tuple[str, str]:
@@ -46,6 +46,17 @@ def raw_paths(raw_dir: str, chunk: int) -> tuple[str, str]:
 
 def image_member(uid: str, ext: str) -> str:
     return f"{uid}.{ext}"
+
+
+def row_identity(row: dict[str, Any]) -> tuple[str, str, int]:
+    return (row["uid"], row["source"], row["row_number"])
+
+
+def read_raw_rows(raw_dir: str, chunk: int) -> list[dict[str, Any]]:
+    """Every row of a committed chunk, as the Fetch stage recorded it."""
+    _, parquet_path = raw_paths(raw_dir, chunk)
+    with io.open_read(parquet_path) as stream:
+        return pq.read_table(stream).to_pylist()
 
 
 class Progress:
@@ -66,15 +77,16 @@ class Progress:
 
 
 class FetchChunkDoFn(beam.DoFn):
-    """(chunk, rows) -> the rows with their fetch measurements, after the raw shard is committed.
+    """(chunk, rows) -> chunk, once the chunk's raw shard is committed.
 
-    Rows whose normalised URL came earlier in the input are passed on as
+    Rows whose normalised URL came earlier in the input are recorded as
     ``url_duplicate`` without a download: every copy of a URL is in this chunk.
     """
 
-    def __init__(self, config: JobConfig, raw_dir: str):
+    def __init__(self, config: JobConfig, raw_dir: str, schema: pa.Schema):
         self.config = config
         self.raw_dir = raw_dir
+        self.schema = schema
         self.fetched = Metrics.counter("paircurate", "fetch_rows")
         self.resumed = Metrics.counter("paircurate", "fetch_rows_resumed")
         self.fetch_ms = Metrics.counter("paircurate", "fetch_ms")
@@ -89,49 +101,46 @@ class FetchChunkDoFn(beam.DoFn):
         if self.downloader is not None:
             self.downloader.close()
 
-    def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
-        chunk, grouped = element
-        rows, duplicates = split_url_duplicates(grouped)
-        yield from duplicates
-        rows.sort(key=lambda row: row["uid"])
+    def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[int]:
+        chunk, rows = element
         tar_path, parquet_path = raw_paths(self.raw_dir, chunk)
-        measured = self._committed(parquet_path, rows)
-        if measured is not None:
+        if self._committed(parquet_path, rows):
             self.resumed.inc(len(rows))
             log.info("chunk %s: %d rows already fetched, reusing", shard_name(chunk), len(rows))
-        else:
-            started = time.perf_counter()
-            measured = self._fetch(chunk, rows, tar_path, parquet_path)
-            seconds = time.perf_counter() - started
-            self.fetched.inc(len(rows))
-            self.fetch_ms.inc(int(seconds * 1000))
-            log.info(
-                "chunk %s: fetched %d rows in %.1f s (%.0f rows/s)",
-                shard_name(chunk), len(rows), seconds, len(rows) / max(seconds, 1e-9),
-            )  # fmt: skip
-        for row in rows:
-            row.update(measured[row["uid"]])
-            yield row
+            yield chunk
+            return
+        started = time.perf_counter()
+        unique, duplicates = split_url_duplicates(rows)
+        unique.sort(key=lambda row: row["uid"])
+        self._fetch(chunk, unique, tar_path)
+        table = rows_to_table(sorted(rows, key=row_identity), self.schema)
+        io.write_atomically(parquet_path, lambda stream: pq.write_table(table, stream))
+        seconds = time.perf_counter() - started
+        self.fetched.inc(len(unique))
+        self.fetch_ms.inc(int(seconds * 1000))
+        log.info(
+            "chunk %s: fetched %d rows in %.1f s (%.0f rows/s), %d repeated URLs skipped",
+            shard_name(chunk), len(unique), seconds, len(unique) / max(seconds, 1e-9),
+            len(duplicates),
+        )  # fmt: skip
+        yield chunk
 
-    def _committed(self, parquet_path: str, rows: list[dict]) -> dict[str, dict] | None:
+    def _committed(self, parquet_path: str, rows: list[dict]) -> bool:
         if not io.exists(parquet_path):
-            return None
+            return False
         try:
             with io.open_read(parquet_path) as stream:
-                table = pq.read_table(stream)
+                table = pq.read_table(stream, columns=["uid", "source", "row_number"])
         except Exception:  # noqa: BLE001 - an unreadable marker means: fetch again
-            return None
-        measured = {m.pop("uid"): m for m in table.to_pylist()}
-        if set(measured) != {row["uid"] for row in rows}:
-            return None
-        return measured
+            return False
+        committed = {row_identity(row) for row in table.to_pylist()}
+        return committed == {row_identity(row) for row in rows}
 
-    def _fetch(
-        self, chunk: int, rows: list[dict], tar_path: str, parquet_path: str
-    ) -> dict[str, dict]:
+    def _fetch(self, chunk: int, rows: list[dict], tar_path: str) -> None:
+        """Download ``rows`` into the raw tar, recording measurements on each row."""
         assert self.downloader is not None
         ext = self.config.image.encode_format
-        measured: dict[str, dict] = {}
+        by_uid = {row["uid"]: row for row in rows}
         progress = Progress(f"chunk {shard_name(chunk)}", len(rows))
         with io.atomic_writer(tar_path) as stream:
             writer = TarWriter(stream)
@@ -141,11 +150,6 @@ class FetchChunkDoFn(beam.DoFn):
                 if result.image is not None:
                     writer.add(image_member(result.uid, ext), result.image)
                     self.images.inc()
-                measured[result.uid] = {k: result.measurements.get(k) for k in MEASURED}
+                by_uid[result.uid].update((k, result.measurements.get(k)) for k in MEASURED)
                 progress.step()
             writer.close()
-        table = rows_to_table(
-            [{"uid": uid, **values} for uid, values in sorted(measured.items())], RAW_SCHEMA
-        )
-        io.write_atomically(parquet_path, lambda stream: pq.write_table(table, stream))
-        return measured

@@ -1,8 +1,9 @@
-"""The curation job graph: Read -> CheckUrls -> Fetch (with URL dedup) -> Decide -> Write.
+"""The curation job graph: Read -> CheckUrls -> Fetch (with URL dedup) -> Write.
 
-Only metadata (about 1 KB a row) passes through shuffles; image bytes stay in the
-raw shard a Fetch worker wrote, and the Write worker of the same chunk reads them
-back from there.
+Image bytes never pass through a shuffle: they stay in the raw shard a Fetch
+worker committed, and the Write worker of the same chunk reads them back from
+there, together with the chunk's rows and measurements. What does cross
+shuffles is the input rows on their way to Fetch, packed as compact bytes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from paircurate.pipeline.write import FinalizeDoFn, MergeSummariesFn, WriteShard
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.records import RowCodec, ledger_schema
 from paircurate.transforms.dedup import url_digest
-from paircurate.transforms.ledger import drop, with_status
+from paircurate.transforms.ledger import drop
 from paircurate.transforms.shards import chunk_count, chunk_of
 from paircurate.transforms.urls import url_problem
 
@@ -64,24 +65,52 @@ def ledger_chunk_key(row: dict[str, Any], chunks: int) -> int:
     return row["chunk"]
 
 
-def _encode_keyed(row: dict[str, Any], codec: RowCodec, key, *key_args) -> tuple[Any, bytes]:
-    return key(row, *key_args), codec.encode(row)
+class PackRowsFn(beam.CombineFn):
+    """Pack the rows of one key into a single buffer of encoded rows.
+
+    Beam lifts the packing in front of the shuffle, so each worker sends one
+    buffer per key instead of one element per row; ``None`` inputs only make
+    sure a key exists.
+    """
+
+    def __init__(self, codec: RowCodec):
+        self.codec = codec
+
+    def create_accumulator(self) -> bytearray:
+        return bytearray()
+
+    def add_input(self, buffer: bytearray, row: dict[str, Any] | None) -> bytearray:
+        return buffer if row is None else self.codec.append(buffer, row)
+
+    def merge_accumulators(self, buffers: Iterable[bytearray]) -> bytearray:
+        merged = bytearray()
+        for buffer in buffers:
+            merged += buffer
+        return merged
+
+    def extract_output(self, buffer: bytearray) -> bytearray:
+        return buffer
 
 
-def _decode_group(element: tuple[Any, Iterable[bytes]], codec: RowCodec) -> tuple[Any, list]:
-    key, values = element
-    return key, [codec.decode(value) for value in values if value]
+def _keyed(row: dict[str, Any], key, *key_args) -> tuple[Any, dict[str, Any]]:
+    return key(row, *key_args), row
 
 
-def _empty_groups(_: None, keys: int) -> list[tuple[int, bytes]]:
-    return [(key, b"") for key in range(keys)]
+def _unpack(element: tuple[Any, bytearray], codec: RowCodec) -> tuple[Any, list[dict]]:
+    key, buffer = element
+    return key, codec.decode_all(buffer)
+
+
+def _empty_groups(_: None, keys: int) -> list[tuple[int, None]]:
+    return [(key, None) for key in range(keys)]
 
 
 class GroupRows(beam.PTransform):
-    """Group row dicts by ``key(row, *key_args)``; rows cross the shuffle as compact bytes.
+    """Group row dicts by ``key(row, *key_args)`` into (key, [rows]).
 
-    ``every_key`` (a side input of the number of keys) makes sure that each key
-    in ``range(n)`` gets a group, empty or not, so every shard index is written.
+    Rows cross the shuffle packed per key (see PackRowsFn). ``every_key`` (a
+    side input of the number of keys) gives each key in ``range(n)`` a group,
+    empty or not, so that every shard index is written.
     """
 
     def __init__(self, codec: RowCodec, key, *key_args, every_key=None):
@@ -89,24 +118,23 @@ class GroupRows(beam.PTransform):
         self.codec, self.key, self.key_args, self.every_key = codec, key, key_args, every_key
 
     def expand(self, rows):
-        encoded = rows | "Encode" >> beam.Map(_encode_keyed, self.codec, self.key, *self.key_args)
+        keyed = rows | "Key" >> beam.Map(_keyed, self.key, *self.key_args)
         if self.every_key is not None:
             markers = (
                 rows.pipeline
                 | "Once" >> beam.Create([None])
-                | "EveryKey"
-                >> beam.FlatMap(lambda _, n: [(i, b"") for i in range(n)], self.every_key)
+                | "EveryKey" >> beam.FlatMap(_empty_groups, self.every_key)
             )
-            encoded = (encoded, markers) | "WithEveryKey" >> beam.Flatten()
+            keyed = (keyed, markers) | "WithEveryKey" >> beam.Flatten()
         return (
-            encoded
-            | "Shuffle" >> beam.GroupByKey()
-            | "Decode" >> beam.Map(_decode_group, self.codec)
+            keyed
+            | "Pack" >> beam.CombinePerKey(PackRowsFn(self.codec))
+            | "Unpack" >> beam.Map(_unpack, self.codec)
         )
 
 
 class Fetch(beam.PTransform):
-    """Group pending rows into chunks and fetch each chunk into a raw shard.
+    """Group pending rows into chunks and fetch each into a raw shard; emits chunk indexes.
 
     Chunks are assigned by URL, so the chunk's fetch drops repeated URLs first.
     """
@@ -116,38 +144,37 @@ class Fetch(beam.PTransform):
         self.config, self.raw_dir, self.codec, self.chunks = config, raw_dir, codec, chunks
 
     def expand(self, rows):
+        fetcher = FetchChunkDoFn(self.config, self.raw_dir, self.codec.schema)
         return (
             rows
             | "GroupByChunk" >> GroupRows(self.codec, fetch_chunk_key, self.chunks)
-            | "FetchChunk" >> beam.ParDo(FetchChunkDoFn(self.config, self.raw_dir))
+            | "FetchChunk" >> beam.ParDo(fetcher)
         )
 
 
-class Decide(beam.PTransform):
-    """One final decision per row: its status follows from the first reason recorded."""
-
-    def expand(self, rows):
-        return rows | "SetStatus" >> beam.Map(with_status)
-
-
 class WriteOutputs(beam.PTransform):
-    """Shards, shard Parquet and ledger per chunk; then sizes.json and stats.json."""
+    """Shards, shard Parquet and ledger per chunk; then sizes.json and stats.json.
 
-    def __init__(self, config: JobConfig, raw_dir: str, codec: RowCodec, chunks, run_info):
+    Rows settled before fetching travel here through a shuffle; fetched rows are
+    read back from their chunk's raw shard, which Fetch committed.
+    """
+
+    def __init__(self, config: JobConfig, raw_dir: str, codec: RowCodec, chunks, fetched, info):
         super().__init__()
         self.config, self.raw_dir, self.codec = config, raw_dir, codec
-        self.chunks, self.run_info = chunks, run_info
+        self.chunks, self.fetched, self.run_info = chunks, fetched, info
 
-    def expand(self, rows):
+    def expand(self, settled):
         output = self.config.output.output
         writer = WriteShardDoFn(
             output, self.raw_dir, self.codec.schema, self.config.image.encode_format
         )
+        fetched = beam.pvalue.AsDict(self.fetched | "AsKeys" >> beam.Map(lambda c: (c, True)))
         return (
-            rows
+            settled
             | "GroupByChunk"
             >> GroupRows(self.codec, ledger_chunk_key, self.chunks, every_key=self.chunks)
-            | "WriteShard" >> beam.ParDo(writer)
+            | "WriteShard" >> beam.ParDo(writer, fetched)
             | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
             | "Finalize" >> beam.ParDo(FinalizeDoFn(output, self.run_info))
         )
@@ -171,5 +198,4 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         | "ChunkCount" >> beam.Map(chunk_count, config.output.shard_size)
     )
     fetched = to_fetch | "Fetch" >> Fetch(config, raw_dir, codec, chunks)
-    decided = (fetched, settled) | "AllRows" >> beam.Flatten() | "Decide" >> Decide()
-    return decided | "Write" >> WriteOutputs(config, raw_dir, codec, chunks, run_info)
+    return settled | "Write" >> WriteOutputs(config, raw_dir, codec, chunks, fetched, run_info)

@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
 from paircurate.pipeline import io
-from paircurate.pipeline.fetch import image_member, raw_paths
+from paircurate.pipeline.fetch import image_member, raw_paths, read_raw_rows
 from paircurate.schemas.codes import Status
 from paircurate.schemas.records import rows_to_table
-from paircurate.transforms.ledger import summarize_shard
+from paircurate.transforms.ledger import summarize_shard, with_status
 from paircurate.transforms.shards import TarWriter, read_members, sample_members, shard_name
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,11 @@ def _row_order(row: dict[str, Any]) -> tuple:
 
 
 class WriteShardDoFn(beam.DoFn):
-    """(chunk, rows) -> a summary, after the shard tar, its Parquet and the ledger part exist."""
+    """(chunk, rows settled before fetching) -> a summary, once the chunk's outputs exist.
+
+    The rows that went through Fetch come from the chunk's raw Parquet; each
+    row's status follows from its reason (the Decide step of this job).
+    """
 
     def __init__(self, output_dir: str, raw_dir: str, schema: pa.Schema, image_ext: str):
         self.output_dir = output_dir
@@ -43,11 +47,13 @@ class WriteShardDoFn(beam.DoFn):
         self.samples = Metrics.counter("paircurate", "write_samples")
         self.write_ms = Metrics.counter("paircurate", "write_ms")
 
-    def process(self, element: tuple[int, list[dict]]) -> Iterator[dict]:
+    def process(self, element: tuple[int, list[dict]], fetched: dict[int, bool]) -> Iterator[dict]:
         started = time.perf_counter()
         chunk, rows = element
+        if chunk in fetched:
+            rows.extend(read_raw_rows(self.raw_dir, chunk))
         name = shard_name(chunk)
-        rows.sort(key=_row_order)
+        rows = [with_status(row) for row in sorted(rows, key=_row_order)]
         kept = [row for row in rows if row["status"] == Status.KEPT.value]
         for row in kept:
             row["shard"], row["key"] = name, row["uid"]

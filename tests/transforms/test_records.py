@@ -154,3 +154,18 @@ def test_row_codec_round_trips_rows_and_rejects_unknown_fields() -> None:
     assert set(decoded) == set(codec.names)
     with pytest.raises(ValueError, match="nope"):
         codec.encode({**row, "nope": 1})
+
+
+def test_row_codec_frames_many_rows_into_one_buffer() -> None:
+    from paircurate.schemas.records import RowCodec, ledger_schema
+
+    codec = RowCodec(ledger_schema())
+    rows = [{"uid": f"{i:032x}", "caption": "x" * i, "row_number": i} for i in range(300)]
+    buffer = bytearray()
+    for row in rows:
+        codec.append(buffer, row)
+    decoded = codec.decode_all(bytes(buffer))
+    assert [{k: v for k, v in row.items() if v is not None} for row in decoded] == [
+        {k: v for k, v in row.items() if v} for row in rows
+    ]
+    assert codec.decode_all(b"") == []
