@@ -165,7 +165,5 @@ def test_row_codec_frames_many_rows_into_one_buffer() -> None:
     for row in rows:
         codec.append(buffer, row)
     decoded = codec.decode_all(bytes(buffer))
-    assert [{k: v for k, v in row.items() if v is not None} for row in decoded] == [
-        {k: v for k, v in row.items() if v} for row in rows
-    ]
+    assert [{k: v for k, v in row.items() if v is not None} for row in decoded] == rows
     assert codec.decode_all(b"") == []
