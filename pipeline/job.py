@@ -1,4 +1,7 @@
-"""The curation job graph: Read -> CheckUrls -> Fetch (with URL dedup) -> Write.
+"""The curation job graph: Read -> CheckUrls -> Captions -> Fetch (with URL dedup) -> Write.
+
+With --text-only the job stops after the metadata stages: Read -> CheckUrls ->
+Captions -> URL dedup -> ledger and surviving metadata, with nothing downloaded.
 
 Image bytes never pass through a shuffle: they stay in the raw shard a Fetch
 worker committed, and the Write worker of the same chunk reads them back from
@@ -16,10 +19,16 @@ from typing import Any
 import apache_beam as beam
 
 from paircurate.pipeline import io
+from paircurate.pipeline.captions import Captions
 from paircurate.pipeline.fetch import FetchChunkDoFn
 from paircurate.pipeline.grouping import GroupRows
 from paircurate.pipeline.read import InputPlan, ReadFileDoFn
-from paircurate.pipeline.write import FinalizeDoFn, MergeSummariesFn, WriteShardDoFn
+from paircurate.pipeline.write import (
+    FinalizeDoFn,
+    MergeSummariesFn,
+    WriteShardDoFn,
+    WriteTextOnlyDoFn,
+)
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.records import RowCodec, ledger_schema
 from paircurate.transforms.dedup import url_digest
@@ -112,6 +121,32 @@ class WriteOutputs(beam.PTransform):
         )
 
 
+class WriteTextOnly(beam.PTransform):
+    """Ledger and surviving metadata per chunk, for a run that downloads nothing."""
+
+    def __init__(self, config: JobConfig, codec: RowCodec, chunks, run_info):
+        super().__init__()
+        self.config, self.codec, self.chunks, self.run_info = config, codec, chunks, run_info
+
+    def expand(self, rows):
+        output = self.config.output.output
+        return (
+            rows
+            | "GroupByChunk"
+            >> GroupRows(self.codec, text_chunk_key, self.chunks, every_key=self.chunks)
+            | "WriteParts" >> beam.ParDo(WriteTextOnlyDoFn(output, self.codec.schema))
+            | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
+            | "Finalize" >> beam.ParDo(FinalizeDoFn(output, self.run_info, parts="metadata"))
+        )
+
+
+def text_chunk_key(row: dict[str, Any], chunks: int) -> int:
+    """Pending rows by URL (so URL repeats meet), settled ones by uid."""
+    if is_pending(row):
+        return fetch_chunk_key(row, chunks)
+    return ledger_chunk_key(row, chunks)
+
+
 def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info: dict):
     """Add the whole job to ``pipeline``; returns the PCollection of the stats document."""
     raw_dir = raw_dir_of(config)
@@ -121,13 +156,16 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         | "InputFiles" >> beam.Create(list(plan.files))
         | "Read" >> beam.ParDo(ReadFileDoFn(plan.columns))
         | "CheckUrls" >> beam.Map(check_url)
+        | "Captions" >> Captions(config.caption)
     )
     to_fetch = rows | "Fetchable" >> beam.Filter(is_pending)
-    settled = rows | "Settled" >> beam.Filter(lambda row: not is_pending(row))
     chunks = beam.pvalue.AsSingleton(
         to_fetch
         | "CountFetchable" >> beam.combiners.Count.Globally()
         | "ChunkCount" >> beam.Map(chunk_count, config.output.shard_size)
     )
+    if config.output.text_only:
+        return rows | "Write" >> WriteTextOnly(config, codec, chunks, run_info)
+    settled = rows | "Settled" >> beam.Filter(lambda row: not is_pending(row))
     fetched = to_fetch | "Fetch" >> Fetch(config, raw_dir, codec, chunks)
     return settled | "Write" >> WriteOutputs(config, raw_dir, codec, chunks, fetched, run_info)

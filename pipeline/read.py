@@ -18,7 +18,7 @@ from apache_beam.metrics import Metrics
 
 from paircurate.pipeline import io
 from paircurate.schemas.config import InputConfig
-from paircurate.schemas.records import as_text, carried_field
+from paircurate.schemas.records import as_text, carried_field, valid_text
 from paircurate.transforms.inputs import (
     Columns,
     InputError,
@@ -110,7 +110,8 @@ def row_from_parsed(values: dict[str, Any], columns: Columns) -> dict[str, Any]:
     caption = as_text(values.get(columns.caption))
     row = {"uid": make_uid(url, caption), "url": url, "caption": caption}
     for name in columns.keep:
-        row[name] = values.get(name)
+        value = values.get(name)
+        row[name] = valid_text(value) if isinstance(value, str) else value
     return row
 
 

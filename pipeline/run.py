@@ -34,6 +34,7 @@ VERSIONED = (
 )  # fmt: skip
 STAGE_COUNTERS = {
     "read": ("read_rows", "read_ms"),
+    "caption": ("caption_rows", "caption_ms"),
     "fetch": ("fetch_rows", "fetch_ms"),
     "write": ("write_samples", "write_ms"),
 }

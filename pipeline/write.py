@@ -22,6 +22,7 @@ from paircurate.pipeline import io
 from paircurate.pipeline.fetch import image_member, raw_paths, read_raw_rows
 from paircurate.schemas.codes import Status
 from paircurate.schemas.records import rows_to_table
+from paircurate.transforms.dedup import split_url_duplicates
 from paircurate.transforms.ledger import summarize_shard, with_status
 from paircurate.transforms.shards import TarWriter, read_members, sample_members, shard_name
 
@@ -61,8 +62,8 @@ class WriteShardDoFn(beam.DoFn):
         tar_bytes = io.write_atomically(
             io.join(shards, f"{name}.tar"), lambda stream: self._write_tar(stream, chunk, kept)
         )
-        self._write_parquet(io.join(shards, f"{name}.parquet"), kept)
-        self._write_parquet(io.join(self.output_dir, "ledger", f"part-{name}.parquet"), rows)
+        write_parquet(io.join(shards, f"{name}.parquet"), kept, self.schema)
+        write_parquet(io.join(self.output_dir, "ledger", f"part-{name}.parquet"), rows, self.schema)
         self.samples.inc(len(kept))
         self.write_ms.inc(int((time.perf_counter() - started) * 1000))
         yield summarize_shard(name, rows, tar_bytes)
@@ -82,9 +83,43 @@ class WriteShardDoFn(beam.DoFn):
         writer.close()
         return size
 
-    def _write_parquet(self, path: str, rows: list[dict]) -> None:
-        table = rows_to_table(rows, self.schema)
-        io.write_atomically(path, lambda stream: pq.write_table(table, stream))
+
+class WriteTextOnlyDoFn(beam.DoFn):
+    """(chunk, rows) -> a summary, once the chunk's ledger part and metadata part exist.
+
+    Text-only runs stop before the download: rows that survive the metadata
+    stages are ``kept`` and written to DIR/metadata/, ready to be fetched later.
+    """
+
+    def __init__(self, output_dir: str, schema: pa.Schema):
+        self.output_dir = output_dir
+        self.schema = schema
+        self.write_ms = Metrics.counter("paircurate", "write_ms")
+        self.samples = Metrics.counter("paircurate", "write_samples")
+
+    def process(self, element: tuple[int, list[dict]]) -> Iterator[dict]:
+        started = time.perf_counter()
+        chunk, rows = element
+        pending = [row for row in rows if row.get("status") is None]
+        settled = [row for row in rows if row.get("status") is not None]
+        survivors, duplicates = split_url_duplicates(pending)
+        rows = [
+            with_status(row) for row in sorted(survivors + duplicates + settled, key=_row_order)
+        ]
+        kept = [row for row in rows if row["status"] == Status.KEPT.value]
+        name = shard_name(chunk)
+        write_parquet(
+            io.join(self.output_dir, "metadata", f"part-{name}.parquet"), kept, self.schema
+        )
+        write_parquet(io.join(self.output_dir, "ledger", f"part-{name}.parquet"), rows, self.schema)
+        self.samples.inc(len(kept))
+        self.write_ms.inc(int((time.perf_counter() - started) * 1000))
+        yield summarize_shard(name, rows, 0)
+
+
+def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
+    table = rows_to_table(rows, schema)
+    io.write_atomically(path, lambda stream: pq.write_table(table, stream))
 
 
 class MergeSummariesFn(beam.CombineFn):
@@ -130,20 +165,26 @@ def stats_document(summary: dict, run_info: dict) -> dict:
 
 
 class FinalizeDoFn(beam.DoFn):
-    """Write sizes.json and stats.json once every shard exists; clear stale temporaries."""
+    """Write sizes.json and stats.json once every part exists; clear stale temporaries.
 
-    def __init__(self, output_dir: str, run_info: dict):
+    ``parts`` is the folder of the per-chunk outputs: "shards" (with sizes.json,
+    which open_clip reads) or "metadata" for a text-only run.
+    """
+
+    def __init__(self, output_dir: str, run_info: dict, parts: str = "shards"):
         self.output_dir = output_dir
         self.run_info = run_info
+        self.parts = parts
 
     def process(self, summary: dict) -> Iterator[dict]:
-        shards = io.join(self.output_dir, "shards")
-        sizes = {f"{name}.tar": n for name, n in sorted(summary["shards"].items())}
-        io.write_bytes(io.join(shards, "sizes.json"), json.dumps(sizes, indent=1).encode())
+        parts = io.join(self.output_dir, self.parts)
+        if self.parts == "shards":
+            sizes = {f"{name}.tar": n for name, n in sorted(summary["shards"].items())}
+            io.write_bytes(io.join(parts, "sizes.json"), json.dumps(sizes, indent=1).encode())
         document = stats_document(summary, self.run_info)
         io.write_bytes(
             io.join(self.output_dir, "stats.json"), json.dumps(document, indent=2).encode()
         )
-        for folder in (shards, io.join(self.output_dir, "ledger")):
+        for folder in (parts, io.join(self.output_dir, "ledger")):
             io.delete_temporaries(folder)
         yield document

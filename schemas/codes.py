@@ -42,6 +42,17 @@ REASONS: dict[str, Reason] = _reasons(
     Reason("missing_url", _F, "read", "the URL column is null or empty"),
     Reason("invalid_url", _F, "read", "the URL cannot be parsed or has no host"),
     Reason("unsupported_scheme", _F, "read", "the URL is not http or https"),
+    # caption stage
+    Reason("caption_missing", _D, "caption", "the caption is null or empty after normalisation"),
+    Reason("caption_too_short", _D, "caption", "fewer characters than --min-caption-chars"),
+    Reason("caption_too_long", _D, "caption", "more characters than --max-caption-chars"),
+    Reason("caption_too_few_words", _D, "caption", "fewer words than --min-caption-words"),
+    Reason("caption_too_many_words", _D, "caption", "more words than --max-caption-words"),
+    Reason("caption_junk", _D, "caption", "a caption that says nothing (--junk-captions)"),
+    Reason("caption_filename", _D, "caption", "the caption is a file name such as IMG_1234.jpg"),
+    Reason("caption_url", _D, "caption", "the caption is a bare URL"),
+    Reason("caption_nonletter", _D, "caption", "more non-letters than --max-nonletter-share"),
+    Reason("language", _D, "caption", "the caption's language is not in --languages"),
     # exact deduplication before download
     Reason("url_duplicate", _D, "dedup", "the normalised URL appeared earlier in the input"),
     # download

@@ -56,6 +56,73 @@ class InputConfig:
             )
 
 
+DEFAULT_JUNK_CAPTIONS = (
+    "image", "images", "photo", "photos", "picture", "pic", "img", "untitled",
+    "no title", "click here", "click to enlarge", "thumbnail", "placeholder",
+    "download", "view image", "logo", "icon", "banner", "null", "none", "undefined",
+)  # fmt: skip
+LANGID_BACKENDS = ("fasttext", "pycld2", "py3langid", "langdetect")
+
+
+@dataclass(frozen=True)
+class CaptionConfig:
+    """How captions are normalised, judged and labelled with their language, before download."""
+
+    min_caption_chars: int = opt(
+        6, "drop captions with fewer characters (DataComp's basic filter keeps more than 5)"
+    )
+    max_caption_chars: int = opt(2000, "drop captions with more characters (0: no limit)")
+    min_caption_words: int = opt(
+        3, "drop captions with fewer words (DataComp's basic filter keeps more than 2)"
+    )
+    max_caption_words: int = opt(0, "drop captions with more words (0: no limit)")
+    junk_captions: tuple[str, ...] = opt(
+        DEFAULT_JUNK_CAPTIONS,
+        "captions that say nothing, matched whole after lowercasing and trimming punctuation",
+    )
+    drop_filename_captions: bool = opt(
+        True, "drop captions that are file names (IMG_1234.jpg, DSC_2481) or bare URLs"
+    )
+    max_nonletter_share: float = opt(
+        0.5, "drop captions whose share of non-letter characters (spaces aside) is larger"
+    )
+    languages: tuple[str, ...] = opt(
+        ("any",), "ISO 639-1 codes to keep (e.g. en,de), 'nolang' for uncertain ones; any: keep all"
+    )
+    langid_backend: str = opt(
+        "fasttext",
+        "language identifier: fasttext (lid.176, the default by bench/langid.py: most accurate "
+        "and 92x langdetect's speed), pycld2, py3langid or langdetect (slow reference)",
+        choices=LANGID_BACKENDS,
+    )
+    min_language_score: float = opt(
+        0.5, "detections less confident than this get the language code 'nolang'"
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("min_caption_chars", "max_caption_chars", "min_caption_words"):
+            _require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be 0 or more")
+        _require(self.max_caption_words >= 0, "--max-caption-words must be 0 or more")
+        _require(
+            0 <= self.max_nonletter_share <= 1, "--max-nonletter-share must be between 0 and 1"
+        )
+        _require(0 <= self.min_language_score <= 1, "--min-language-score must be between 0 and 1")
+        _require(
+            self.langid_backend in LANGID_BACKENDS,
+            f"--langid-backend: pick one of {LANGID_BACKENDS}",
+        )
+        _require(bool(self.languages), "--languages: give codes such as en,de or 'any'")
+        for code in self.languages:
+            _require(
+                code == "any" or code == "nolang" or (len(code) in (2, 3) and code.isalpha()),
+                f"--languages: {code!r} is not an ISO 639-1 code, 'nolang' or 'any'",
+            )
+
+    @property
+    def keeps_every_language(self) -> bool:
+        return "any" in self.languages
+
+
 @dataclass(frozen=True)
 class DownloadConfig:
     """How images are fetched."""
@@ -133,6 +200,11 @@ class OutputConfig:
 
     output: str = opt("", "output folder: local path or a gs:// / s3:// style URL")
     shard_size: int = opt(10_000, "target samples per shard (rows fetched per chunk)")
+    text_only: bool = opt(
+        False,
+        "run only the metadata stages (read, captions, URL dedup): write the ledger and the "
+        "surviving rows to DIR/metadata/, download nothing",
+    )
 
     def __post_init__(self) -> None:
         _require(bool(self.output), "--output: name the folder the outputs go to")
@@ -144,6 +216,7 @@ class JobConfig:
     """Everything one run needs, grouped by concern."""
 
     inputs: InputConfig
+    caption: CaptionConfig = field(default_factory=CaptionConfig)
     download: DownloadConfig = field(default_factory=DownloadConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig(output="out"))
@@ -151,6 +224,7 @@ class JobConfig:
 
 SECTIONS: dict[str, type] = {
     "inputs": InputConfig,
+    "caption": CaptionConfig,
     "download": DownloadConfig,
     "image": ImageConfig,
     "output": OutputConfig,

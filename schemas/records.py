@@ -19,6 +19,9 @@ LEDGER_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("uid", pa.string(), "stable id: first 128 bits of sha256(url, caption), hex"),
     ("url", pa.string(), "the URL as read"),
     ("caption", pa.string(), "the caption as read"),
+    ("caption_normalized", pa.string(), "the caption the rules, language id and dedup see"),
+    ("language", pa.string(), "ISO 639-1 code of the caption's language, or nolang"),
+    ("language_score", pa.float32(), "confidence of the language detection, 0-1"),
     ("source", pa.string(), "input file the row came from"),
     ("row_number", pa.int64(), "0-based row number inside that file"),
     ("status", pa.string(), "kept / dropped / failed"),
@@ -63,14 +66,29 @@ def carried_field(name: str, dtype: pa.DataType) -> pa.Field:
     return pa.field(name, pa.string() if pa.types.is_null(dtype) else dtype)
 
 
+def valid_text(text: str) -> str:
+    """``text`` with lone surrogates (from JSON escapes such as "\\ud800") replaced by U+FFFD.
+
+    Such strings cannot be encoded as UTF-8, so Beam's coders and Parquet would
+    fail on them; valid surrogate pairs become the character they encode.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def as_text(value: Any) -> str | None:
     """A value as text: URL and caption, and carried columns whose files disagree on type.
 
     Scalars become their str form, lists and dicts JSON, NaN (from files written
     by pandas) null.
     """
-    if value is None or isinstance(value, str):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return valid_text(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, float) and value != value:

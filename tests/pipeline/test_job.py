@@ -21,7 +21,6 @@ EXPECTED_REASON = {
     "clean": None,
     "mismatched": None,  # CLIP scoring is what catches these
     "non_english": None,
-    "junk_caption": None,
     "duplicate_url": "url_duplicate",
     "http_404": "download_http_404",
     "http_500": "download_http_5xx",
