@@ -22,7 +22,8 @@ from paircurate.schemas.records import (
 def test_ledger_schema_without_carried_columns() -> None:
     schema = ledger_schema()
     assert schema.names == [name for name, _, _ in LEDGER_COLUMNS]
-    assert schema.names[:6] == ["uid", "url", "caption", "source", "row_number", "status"]
+    assert schema.names[:3] == ["uid", "url", "caption"]
+    assert schema.names[6:9] == ["source", "row_number", "status"]
     assert schema.field("row_number").type == pa.int64()
     assert schema.field("download_ms").type == pa.float32()
     assert len(set(schema.names)) == len(schema.names) == len(LEDGER_NAMES)
