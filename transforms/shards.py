@@ -77,15 +77,6 @@ class TarWriter:
         self._tar.close()
 
 
-def iter_tar(stream: IO[bytes]) -> Iterator[tuple[str, bytes]]:
-    """Members of a tar in stored order, one at a time (constant memory)."""
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
-        for info in tar:
-            if info.isfile():
-                handle = tar.extractfile(info)
-                yield info.name, handle.read() if handle else b""
-
-
 def read_members(stream: IO[bytes], names: Iterable[str]) -> Iterator[tuple[str, bytes]]:
     """The named members of a seekable tar, in the order asked, one in memory at a time."""
     with tarfile.open(fileobj=stream, mode="r:") as tar:
