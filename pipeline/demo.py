@@ -48,9 +48,13 @@ def run_demo(
 
 
 def summary_text(stats: dict, output: str) -> str:
+    if stats["options"]["output"]["text_only"]:
+        parts, parts_line = "metadata part(s)", f"metadata: {os.path.join(output, 'metadata')}"
+    else:
+        parts, parts_line = "shard(s)", f"shards:   {os.path.join(output, 'shards')}"
     lines = [
         f"rows in:  {stats['rows_in']}",
-        f"kept:     {stats['kept']} in {stats['shards']} shard(s)",
+        f"kept:     {stats['kept']} in {stats['shards']} {parts}",
     ]
     for status, entry in stats["status"].items():
         if status != "kept":
@@ -59,7 +63,7 @@ def summary_text(stats: dict, output: str) -> str:
         lines.append(f"  {reason:28} {entry['count']:>8}  {entry['share']:.1%}")
     lines += [
         f"took:     {stats['duration_s']:.1f} s ({stats['rows_per_s']} rows/s)",
-        f"shards:   {os.path.join(output, 'shards')}",
+        parts_line,
         f"ledger:   {os.path.join(output, 'ledger')}",
         f"stats:    {os.path.join(output, 'stats.json')}",
     ]
