@@ -14,18 +14,10 @@ import os
 import statistics
 import time
 from collections import Counter
-from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from shared_data import cc3m_captions
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-def load_captions() -> list[str]:
-    path = DATA / "cc3m_val_captions.tsv"
-    if not path.exists():
-        raise SystemExit(f"{path} not found: this benchmark needs the shared data folder")
-    with open(path, encoding="utf-8") as stream:
-        return [line.split("\t", 1)[0] for line in stream if line.strip()]
 
 
 def run_stage(captions: list[str], backend: str, batch: int) -> tuple[float, Counter]:
@@ -52,7 +44,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    captions = load_captions()
+    captions = cc3m_captions()
     run_stage(captions[:200], args.backend, args.batch)  # warm-up: model load, imports
     timings = []
     for _ in range(args.repeat):

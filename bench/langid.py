@@ -20,7 +20,8 @@ import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+
+from shared_data import data_file  # noqa: E402
 
 from paircurate.schemas.config import ConfigError  # noqa: E402
 from paircurate.transforms.langid import (  # noqa: E402
@@ -30,21 +31,15 @@ from paircurate.transforms.langid import (  # noqa: E402
     make_detector,
 )
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 LANGUAGES = ("en", "de", "fr", "cs")
 ANCHOR = "langdetect"
 
 
-def load_captions(data_dir: Path) -> list[tuple[str, str]]:
+def load_captions() -> list[tuple[str, str]]:
     """(language, caption) pairs from multi30k_val.{en,de,fr,cs}."""
     pairs = []
     for language in LANGUAGES:
-        path = data_dir / f"multi30k_val.{language}"
-        if not path.is_file():
-            sys.exit(
-                f"bench/langid.py: missing {path}; it reads the Multi30k validation captions "
-                f"from shared/data beside the repository ({data_dir})"
-            )
+        path = data_file(f"multi30k_val.{language}")
         lines = path.read_text(encoding="utf-8").splitlines()
         pairs.extend((language, line.strip()) for line in lines if line.strip())
     return pairs
@@ -95,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per backend")
     args = parser.parse_args(argv)
     pin_one_core()
-    pairs = load_captions(DATA_DIR)
+    pairs = load_captions()
 
     results = {}
     for backend in BACKENDS:

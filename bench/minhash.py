@@ -49,10 +49,10 @@ import random  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from datasketch import MinHash  # noqa: E402
+from shared_data import cc3m_captions  # noqa: E402
 
 from paircurate.transforms.minhash import (  # noqa: E402
     MinHasher,
@@ -64,19 +64,10 @@ from paircurate.transforms.minhash import (  # noqa: E402
     shingles,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 THRESHOLD = 0.8
 SUFFIXES = (" - stock photo", " | royalty free image", " stock image", " (photo)")
 EXTRA_WORDS = ("beautiful", "old", "young", "new", "small", "big", "red", "happy", "the", "view")
 EDIT_KINDS = ("case", "punctuation", "word_added", "word_dropped", "suffix")
-
-
-def load_captions() -> list[str]:
-    path = DATA / "cc3m_val_captions.tsv"
-    if not path.exists():
-        raise SystemExit(f"{path} not found: this benchmark needs the shared data folder")
-    with open(path, encoding="utf-8") as stream:
-        return [line.split("\t", 1)[0] for line in stream if line.strip()]
 
 
 def edit(caption: str, kind: str, rng: random.Random) -> str:
@@ -202,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    corpus, labelled = labelled_corpus(load_captions(), args.edits, args.seed)
+    corpus, labelled = labelled_corpus(cc3m_captions(), args.edits, args.seed)
     rates = speed(corpus, args.repeats, args.loop_captions)
     quality = lsh_quality(corpus, labelled)
 
