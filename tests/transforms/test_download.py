@@ -8,14 +8,23 @@ from collections.abc import Iterator
 import pytest
 
 from paircurate.schemas.config import DownloadConfig
-from paircurate.transforms.download import Downloader, is_public_address, status_reason
+from paircurate.transforms.download import (
+    Downloader,
+    DownloadResult,
+    HostLimiter,
+    is_public_address,
+    retry_after_seconds,
+    status_reason,
+    user_agent_string,
+)
+from paircurate.transforms.robots import opted_out_by, rules_from_fetch
 
 from .helpers import TestServer
 
 
 def _downloader(**overrides: object) -> Downloader:
     options: dict[str, object] = dict(
-        timeout=2.0, max_bytes=1000, max_redirects=3, allow_private_networks=True
+        timeout=2.0, max_bytes=1000, max_redirects=3, allow_private_networks=True, retries=0
     )
     options.update(overrides)
     return Downloader(DownloadConfig(**options))
@@ -216,3 +225,103 @@ def test_unfetchable_url_is_refused(downloader: Downloader, url: str, reason: st
 )
 def test_is_public_address(address: str, public: bool) -> None:
     assert is_public_address(address) is public
+
+
+@pytest.mark.parametrize(
+    ("values", "directive"),
+    [
+        ([], None),
+        (["noai"], "noai"),
+        (["NoImageAI"], "noimageai"),
+        (["nofollow, noindex"], "noindex"),
+        (["nofollow", "noimageindex"], "noimageindex"),
+        (["nofollow, noarchive"], None),
+        (["paircurate: noai"], "paircurate: noai"),
+        (["PairCurate: noai"], "paircurate: noai"),
+        (["googlebot: noindex"], None),
+        (["unavailable_after: 25 Jun 2010 15:00:00 PST"], None),
+        (["max-image-preview: none, noai"], "noai"),
+    ],
+)
+def test_x_robots_tag(values: list[str], directive: str | None) -> None:
+    disallowed = DownloadConfig().header_directives
+    assert opted_out_by(values, "paircurate", disallowed) == directive
+
+
+def test_x_robots_tag_without_a_token_ignores_agent_specific_values() -> None:
+    disallowed = DownloadConfig().header_directives
+    assert opted_out_by(["paircurate: noai"], "", disallowed) is None
+    assert DownloadConfig(disallowed_header_directives=("none",)).header_directives == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (None, None),
+        ("", None),
+        ("120", 120.0),
+        (" 0 ", 0.0),
+        ("-5", None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+    ],
+)
+def test_retry_after_seconds(value: str | None, seconds: float | None) -> None:
+    now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert retry_after_seconds(value, now=now) == seconds
+
+
+def test_retry_waits_grow_and_stop(server: TestServer) -> None:
+    downloader = _downloader(retries=3, retry_backoff=1.0, max_retry_wait=3.0)
+    failed = DownloadResult(reason="download_http_5xx", detail="HTTP 503")
+    waits = [downloader._retry_wait(failed, None, attempt) for attempt in (1, 2, 3, 4)]
+    assert 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0 and 1.5 <= waits[2] <= 3.0
+    assert waits[3] is None
+    assert downloader._retry_wait(failed, "2", 1) == 2.0
+    not_found = DownloadResult(reason="download_http_404", detail="HTTP 404")
+    assert downloader._retry_wait(not_found, None, 1) is None
+    assert downloader._retry_wait(DownloadResult(body=b"x"), None, 1) is None
+    downloader.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "failure", "allowed"),
+    [
+        (200, b"User-agent: *\nDisallow: /private/\n", None, {"/a.jpg": True, "/private/a": False}),
+        (404, None, "download_http_404", {"/a.jpg": True, "/private/a": True}),
+        (200, None, "download_empty", {"/a.jpg": True}),
+        (503, None, "download_http_5xx", {"/a.jpg": False}),
+        (429, None, "download_http_429", {"/a.jpg": False}),
+        (None, None, "download_timeout", {"/a.jpg": False}),
+    ],
+)
+def test_robots_rules(
+    status: int | None, body: bytes | None, failure: str | None, allowed: dict[str, bool]
+) -> None:
+    rules = rules_from_fetch(status, body, failure)
+    for path, expected in allowed.items():
+        assert rules.allows(f"http://example.com{path}", "paircurate")[0] is expected, path
+
+
+def test_host_limiter_counts_and_forgets() -> None:
+    limiter = HostLimiter(per_host=2)
+    with limiter.slot("a.example"), limiter.slot("a.example"), limiter.slot("b.example"):
+        assert (limiter.busy("a.example"), limiter.busy("b.example")) == (2, 1)
+    assert limiter.busy("a.example") == 0 and limiter._busy == {}
+
+
+def test_dns_failure_is_its_own_reason_and_not_retried() -> None:
+    downloader = _downloader(allow_private_networks=False, retries=2)
+    result = downloader.fetch("http://does-not-exist.invalid/a.jpg")
+    assert (result.reason, result.attempts) == ("download_dns_error", 1)
+    downloader.close()
+
+
+def test_user_agent_token_is_appended() -> None:
+    assert user_agent_string(DownloadConfig()) == "Mozilla/5.0 (compatible; paircurate/0.1)"
+    config = DownloadConfig(user_agent_token="my-crawl")
+    assert (
+        user_agent_string(config)
+        == "Mozilla/5.0 (compatible; paircurate/0.1) (compatible; my-crawl)"
+    )

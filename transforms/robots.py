@@ -1,0 +1,119 @@
+"""Opt-out signals of site owners: X-Robots-Tag headers and robots.txt files.
+
+Both are read the way img2dataset and search crawlers read them, so that a site
+that opted out of AI training for one crawler has opted out of ours too. The
+robots.txt rules are fetched once per origin and shared by every thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
+
+# Directives that carry a value after a colon; "unavailable_after: <date>" names no agent.
+_VALUED_DIRECTIVES = frozenset(
+    {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}
+)
+ROBOTS_TXT_MAX_BYTES = 500 * 1024  # what Google reads of a robots.txt (RFC 9309 asks >= 500 KiB)
+
+
+def opted_out_by(
+    header_values: Iterable[str], agent_token: str, disallowed: frozenset[str]
+) -> str | None:
+    """The first disallowed directive that applies to us, as text for reason_detail, or None.
+
+    A value is ``directive, directive`` (for every crawler) or ``agent: directive``
+    (for one crawler only: it applies when the agent is our ``agent_token``).
+    """
+    token = agent_token.lower()
+    for value in header_values:
+        agent, directives = _split_agent(value)
+        if agent is not None and agent != token:
+            continue
+        for directive in directives:
+            if directive in disallowed:
+                return f"{agent}: {directive}" if agent else directive
+    return None
+
+
+def _split_agent(value: str) -> tuple[str | None, list[str]]:
+    head, colon, rest = value.partition(":")
+    head = head.strip().lower()
+    named = (
+        colon and head and head not in _VALUED_DIRECTIVES and "," not in head and " " not in head
+    )
+    text = rest if named else value
+    directives = [part.split(":", 1)[0].strip().lower() for part in text.split(",")]
+    return (head if named else None), directives
+
+
+@dataclass(frozen=True)
+class RobotsRules:
+    """What one origin's robots.txt says; ``parser`` None means ``verdict`` holds for every path."""
+
+    parser: RobotFileParser | None = None
+    verdict: bool = True
+    why: str = ""
+
+    def allows(self, url: str, agent: str) -> tuple[bool, str]:
+        if self.parser is None:
+            return self.verdict, self.why
+        if self.parser.can_fetch(agent, url):
+            return True, ""
+        return False, f"robots.txt disallows {urlsplit(url).path or '/'} for {agent!r}"
+
+
+def rules_from_fetch(status: int | None, body: bytes | None, failure: str | None) -> RobotsRules:
+    """Rules per RFC 9309: a 4xx means no rules; a 5xx or no answer means stay out for now."""
+    if body is not None and status is not None and status < 300:
+        parser = RobotFileParser()
+        parser.parse(body.decode("utf-8", errors="replace").splitlines())
+        return RobotsRules(parser=parser)
+    if status is not None and 400 <= status < 500 and status != 429:
+        return RobotsRules(verdict=True)
+    if failure == "download_empty":
+        return RobotsRules(verdict=True)
+    return RobotsRules(verdict=False, why=f"robots.txt unavailable ({failure or status})")
+
+
+@dataclass
+class _Entry:
+    ready: threading.Event = field(default_factory=threading.Event)
+    rules: RobotsRules = field(default_factory=RobotsRules)
+
+
+class RobotsCache:
+    """robots.txt rules per origin: the first thread to ask fetches them, the others wait."""
+
+    def __init__(self, fetch: Callable[[str], RobotsRules], agent: str, max_origins: int = 4096):
+        self._fetch = fetch
+        self.agent = agent or "*"
+        self._max_origins = max_origins
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    def allows(self, url: str) -> tuple[bool, str]:
+        """(allowed, why not) for ``url``; fetches the origin's robots.txt on first use."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+        with self._lock:
+            entry = self._entries.get(origin)
+            owner = entry is None
+            if entry is None:
+                entry = self._entries[origin] = _Entry()
+                if len(self._entries) > self._max_origins:
+                    self._entries.popitem(last=False)
+            else:
+                self._entries.move_to_end(origin)
+        if owner:
+            try:
+                entry.rules = self._fetch(origin + "/robots.txt")
+            finally:
+                entry.ready.set()
+        else:
+            entry.ready.wait()
+        return entry.rules.allows(url, self.agent)
