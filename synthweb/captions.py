@@ -8,6 +8,7 @@ text encoder sees the same attributes in every language.
 from __future__ import annotations
 
 import random
+import re
 
 from .scenes import Scene
 
@@ -299,11 +300,35 @@ def junk_caption(rng: random.Random) -> str:
     return rng.choice(_JUNK).format(n=rng.randrange(1, 10000))
 
 
+# A re-post's caption keeps at least this share of the original's 5-gram shingles.
+MIN_EDIT_OVERLAP = 0.85
+
+
 def edit_caption(caption: str, rng: random.Random) -> str:
-    """A light edit of a caption, as a re-post of the same image would carry."""
+    """A light edit of a caption, as a re-post of the same image would carry.
+
+    On a short caption, a dropped word or an appended " - royalty free image"
+    changes most of the text; such an edit is not a near-duplicate any more, so
+    edits are drawn until one keeps ``MIN_EDIT_OVERLAP`` of the shingles, and
+    the case change (which always does) is the fallback.
+    """
     edits = (_change_case, _toggle_period, _add_word, _drop_word, _add_suffix)
-    edited = rng.choice(edits)(caption, rng)
-    return edited if edited != caption else caption + rng.choice(_SUFFIXES)
+    for _ in range(4):
+        edited = rng.choice(edits)(caption, rng)
+        if edited != caption and _overlap(edited, caption) >= MIN_EDIT_OVERLAP:
+            return edited
+    return caption.swapcase()
+
+
+def _overlap(first: str, second: str) -> float:
+    """Jaccard similarity of the character 5-grams of two captions, punctuation folded."""
+
+    def grams(text: str) -> set[str]:
+        folded = " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+        return {folded[i : i + 5] for i in range(max(1, len(folded) - 4))}
+
+    a, b = grams(first), grams(second)
+    return len(a & b) / len(a | b)
 
 
 def _english(scene: Scene, rng: random.Random) -> str:

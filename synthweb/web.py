@@ -191,6 +191,11 @@ class SyntheticWeb:
         """The label of a row, without building the entry."""
         return LABELS[int(self._labels[index])]
 
+    def edit_kind(self, index: int) -> str | None:
+        """How a near-duplicate row was edited from its original ("quality", "resize", "crop")."""
+        edit = self._row(index).edit
+        return edit.kind if edit is not None else None
+
     def scene(self, scene_id: int) -> scenes.Scene:
         """The attributes of a scene (WebEntry.scene), for evaluating captions and scores."""
         if not 0 <= scene_id < self.n_pairs:
