@@ -26,7 +26,7 @@ from paircurate.pipeline import io
 from paircurate.pipeline.memory import limit_malloc_arenas
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.records import rows_to_table
-from paircurate.transforms.dedup import split_url_duplicates
+from paircurate.transforms.dedup import by_url, split_url_duplicates
 from paircurate.transforms.download import Downloader
 from paircurate.transforms.fetch import fetch_many
 from paircurate.transforms.shards import TarWriter, shard_name
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 MEASURED = (
     "reason", "reason_detail", "http_status", "content_type", "download_ms", "bytes", "sha256",
     "original_width", "original_height", "original_format", "width", "height", "image_format",
+    "image_sha256", "phash",
 )  # fmt: skip
 
 
@@ -81,6 +82,8 @@ class FetchChunkDoFn(beam.DoFn):
 
     Rows whose normalised URL came earlier in the input are recorded as
     ``url_duplicate`` without a download: every copy of a URL is in this chunk.
+    A text-only run commits the chunk's rows without downloading anything, so
+    that the Decide and Write steps read every run's chunks alike.
     """
 
     def __init__(self, config: JobConfig, raw_dir: str, schema: pa.Schema):
@@ -95,7 +98,8 @@ class FetchChunkDoFn(beam.DoFn):
 
     def setup(self) -> None:
         limit_malloc_arenas()
-        self.downloader = Downloader(self.config.download)
+        if not self.config.output.text_only:
+            self.downloader = Downloader(self.config.download)
 
     def teardown(self) -> None:
         if self.downloader is not None:
@@ -110,9 +114,9 @@ class FetchChunkDoFn(beam.DoFn):
             yield chunk
             return
         started = time.perf_counter()
-        unique, duplicates = split_url_duplicates(rows)
-        unique.sort(key=lambda row: row["uid"])
-        self._fetch(chunk, unique, tar_path)
+        unique, duplicates = split_url_duplicates(rows, self.config.dedup.url_dedup)
+        if not self.config.output.text_only:
+            self._fetch(chunk, unique, tar_path)
         table = rows_to_table(sorted(rows, key=row_identity), self.schema)
         io.write_atomically(parquet_path, lambda stream: pq.write_table(table, stream))
         seconds = time.perf_counter() - started
@@ -137,19 +141,23 @@ class FetchChunkDoFn(beam.DoFn):
         return committed == {row_identity(row) for row in rows}
 
     def _fetch(self, chunk: int, rows: list[dict], tar_path: str) -> None:
-        """Download ``rows`` into the raw tar, recording measurements on each row."""
+        """Download ``rows`` into the raw tar, recording measurements on each row.
+
+        Rows that share a URL (other captions of one image) share its download.
+        """
         assert self.downloader is not None
         ext = self.config.image.encode_format
-        by_uid = {row["uid"]: row for row in rows}
-        progress = Progress(f"chunk {shard_name(chunk)}", len(rows))
+        groups = {group[0]["uid"]: group for group in by_url(rows).values()}
+        progress = Progress(f"chunk {shard_name(chunk)}", len(groups))
         with io.atomic_writer(tar_path) as stream:
             writer = TarWriter(stream)
-            pairs = ((row["uid"], row["url"]) for row in rows)
+            pairs = ((uid, group[0]["url"]) for uid, group in sorted(groups.items()))
             threads = self.config.download.download_threads
             for result in fetch_many(pairs, self.downloader, self.config.image, threads):
-                if result.image is not None:
-                    writer.add(image_member(result.uid, ext), result.image)
-                    self.images.inc()
-                by_uid[result.uid].update((k, result.measurements.get(k)) for k in MEASURED)
+                for row in groups[result.uid]:
+                    if result.image is not None:
+                        writer.add(image_member(row["uid"], ext), result.image)
+                        self.images.inc()
+                    row.update((k, result.measurements.get(k)) for k in MEASURED)
                 progress.step()
             writer.close()

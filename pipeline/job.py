@@ -1,12 +1,16 @@
-"""The curation job graph: Read -> CheckUrls -> Captions -> Fetch (with URL dedup) -> Write.
+"""The curation job graph: Read -> CheckUrls -> Captions -> Fetch -> Decide -> Write.
 
-With --text-only the job stops after the metadata stages: Read -> CheckUrls ->
-Captions -> URL dedup -> ledger and surviving metadata, with nothing downloaded.
+Fetch drops URL repeats and commits each chunk as a raw shard; Decide finds
+duplicate clusters over the committed chunks' metadata (``pipeline.dedup``);
+Write merges the decisions into each chunk's rows and writes the outputs.
+With --text-only, Fetch commits the chunks without downloading, Decide sees
+captions only, and Write puts the surviving rows in DIR/metadata/.
 
 Image bytes never pass through a shuffle: they stay in the raw shard a Fetch
 worker committed, and the Write worker of the same chunk reads them back from
 there, together with the chunk's rows and measurements. What does cross
-shuffles is the input rows on their way to Fetch, packed as compact bytes.
+shuffles is the input rows on their way to Fetch, packed as compact bytes, and
+small dedup records.
 """
 
 from __future__ import annotations
@@ -20,15 +24,11 @@ import apache_beam as beam
 
 from paircurate.pipeline import io
 from paircurate.pipeline.captions import Captions
+from paircurate.pipeline.dedup import FindDuplicates
 from paircurate.pipeline.fetch import FetchChunkDoFn
 from paircurate.pipeline.grouping import GroupRows
 from paircurate.pipeline.read import InputPlan, ReadFileDoFn
-from paircurate.pipeline.write import (
-    FinalizeDoFn,
-    MergeSummariesFn,
-    WriteShardDoFn,
-    WriteTextOnlyDoFn,
-)
+from paircurate.pipeline.write import FinalizeDoFn, MergeSummariesFn, WriteShardDoFn
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.records import RowCodec, ledger_schema
 from paircurate.transforms.dedup import url_digest
@@ -36,10 +36,19 @@ from paircurate.transforms.ledger import drop
 from paircurate.transforms.shards import chunk_count, chunk_of
 from paircurate.transforms.urls import url_problem
 
+# Raised whenever what a raw shard records changes, so older raw shards are not reused.
+RAW_FORMAT = 2
+
 
 def fetch_fingerprint(config: JobConfig) -> str:
     """Raw shards are reusable only by a run with the same fetch options."""
-    options = {"download": asdict(config.download), "image": asdict(config.image)}
+    options = {
+        "download": asdict(config.download),
+        "image": asdict(config.image),
+        "url_dedup": config.dedup.url_dedup,
+        "text_only": config.output.text_only,
+        "raw_format": RAW_FORMAT,
+    }
     options["download"].pop("download_threads")
     text = json.dumps(options, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -94,10 +103,11 @@ class Fetch(beam.PTransform):
 
 
 class WriteOutputs(beam.PTransform):
-    """Shards, shard Parquet and ledger per chunk; then sizes.json and stats.json.
+    """Shards (or metadata parts), shard Parquet and ledger per chunk; then sizes.json, stats.json.
 
     Rows settled before fetching travel here through a shuffle; fetched rows are
-    read back from their chunk's raw shard, which Fetch committed.
+    read back from their chunk's raw shard, which Fetch committed, and take the
+    Decide step's cluster decisions on the way.
     """
 
     def __init__(self, config: JobConfig, raw_dir: str, codec: RowCodec, chunks, fetched, info):
@@ -105,46 +115,30 @@ class WriteOutputs(beam.PTransform):
         self.config, self.raw_dir, self.codec = config, raw_dir, codec
         self.chunks, self.fetched, self.run_info = chunks, fetched, info
 
-    def expand(self, settled):
+    def expand(self, inputs):
+        settled, decisions = inputs
         output = self.config.output.output
-        writer = WriteShardDoFn(
-            output, self.raw_dir, self.codec.schema, self.config.image.encode_format
-        )
+        text_only = self.config.output.text_only
+        writer = WriteShardDoFn(output, self.raw_dir, self.codec.schema, text_only)
         fetched = beam.pvalue.AsDict(self.fetched | "AsKeys" >> beam.Map(lambda c: (c, True)))
+        grouped = settled | "GroupByChunk" >> GroupRows(
+            self.codec, ledger_chunk_key, self.chunks, every_key=self.chunks
+        )
+        parts = "metadata" if text_only else "shards"
         return (
-            settled
-            | "GroupByChunk"
-            >> GroupRows(self.codec, ledger_chunk_key, self.chunks, every_key=self.chunks)
+            {"settled": grouped, "decisions": decisions}
+            | "WithDecisions" >> beam.CoGroupByKey()
             | "WriteShard" >> beam.ParDo(writer, fetched)
             | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
-            | "Finalize" >> beam.ParDo(FinalizeDoFn(output, self.run_info))
+            | "Finalize" >> beam.ParDo(FinalizeDoFn(output, self.run_info, parts=parts))
         )
 
 
-class WriteTextOnly(beam.PTransform):
-    """Ledger and surviving metadata per chunk, for a run that downloads nothing."""
-
-    def __init__(self, config: JobConfig, codec: RowCodec, chunks, run_info):
-        super().__init__()
-        self.config, self.codec, self.chunks, self.run_info = config, codec, chunks, run_info
-
-    def expand(self, rows):
-        output = self.config.output.output
-        return (
-            rows
-            | "GroupByChunk"
-            >> GroupRows(self.codec, text_chunk_key, self.chunks, every_key=self.chunks)
-            | "WriteParts" >> beam.ParDo(WriteTextOnlyDoFn(output, self.codec.schema))
-            | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
-            | "Finalize" >> beam.ParDo(FinalizeDoFn(output, self.run_info, parts="metadata"))
-        )
-
-
-def text_chunk_key(row: dict[str, Any], chunks: int) -> int:
-    """Pending rows by URL (so URL repeats meet), settled ones by uid."""
-    if is_pending(row):
-        return fetch_chunk_key(row, chunks)
-    return ledger_chunk_key(row, chunks)
+def find_duplicates(config: JobConfig) -> bool:
+    """Whether this run needs duplicate clusters at all."""
+    if config.output.text_only:
+        return config.dedup.drop_caption_repeats or config.dedup.caption_cluster_cap > 0
+    return config.dedup.finds_clusters
 
 
 def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info: dict):
@@ -164,8 +158,12 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         | "CountFetchable" >> beam.combiners.Count.Globally()
         | "ChunkCount" >> beam.Map(chunk_count, config.output.shard_size)
     )
-    if config.output.text_only:
-        return rows | "Write" >> WriteTextOnly(config, codec, chunks, run_info)
     settled = rows | "Settled" >> beam.Filter(lambda row: not is_pending(row))
     fetched = to_fetch | "Fetch" >> Fetch(config, raw_dir, codec, chunks)
-    return settled | "Write" >> WriteOutputs(config, raw_dir, codec, chunks, fetched, run_info)
+    if find_duplicates(config):
+        with_images = not config.output.text_only
+        decisions = fetched | "Decide" >> FindDuplicates(config.dedup, raw_dir, chunks, with_images)
+    else:
+        decisions = pipeline | "NoDecisions" >> beam.Create([])
+    write = WriteOutputs(config, raw_dir, codec, chunks, fetched, run_info)
+    return (settled, decisions) | "Write" >> write

@@ -22,7 +22,6 @@ from paircurate.pipeline import io
 from paircurate.pipeline.fetch import image_member, raw_paths, read_raw_rows
 from paircurate.schemas.codes import Status
 from paircurate.schemas.records import rows_to_table
-from paircurate.transforms.dedup import split_url_duplicates
 from paircurate.transforms.ledger import summarize_shard, with_status
 from paircurate.transforms.shards import TarWriter, read_members, sample_members, shard_name
 
@@ -33,36 +32,60 @@ def _row_order(row: dict[str, Any]) -> tuple:
     return (row["uid"], row.get("source") or "", row.get("row_number") or 0)
 
 
-class WriteShardDoFn(beam.DoFn):
-    """(chunk, rows settled before fetching) -> a summary, once the chunk's outputs exist.
+DECIDED = (
+    "reason", "reason_detail", "duplicate_of", "cluster_id", "caption_cluster", "image_cluster",
+)  # fmt: skip
 
-    The rows that went through Fetch come from the chunk's raw Parquet; each
-    row's status follows from its reason (the Decide step of this job).
+
+def apply_decisions(rows: list[dict], decisions: list[dict]) -> None:
+    """Merge the Decide step's cluster decisions into the rows they are about, by uid."""
+    by_uid = {decision["uid"]: decision for decision in decisions}
+    for row in rows:
+        decision = by_uid.get(row["uid"])
+        if decision is not None and row.get("reason") is None:
+            row.update((name, decision[name]) for name in DECIDED)
+
+
+class WriteShardDoFn(beam.DoFn):
+    """(chunk, {"settled": [rows], "decisions": [...]}) -> a summary, once the outputs exist.
+
+    The rows that went through Fetch come from the chunk's raw Parquet, the
+    cluster decisions from the Decide step; each row's status follows from its
+    reason. A text-only run writes DIR/metadata/part-NNNNN.parquet instead of a
+    shard: the rows that survived, ready to be fetched later.
     """
 
-    def __init__(self, output_dir: str, raw_dir: str, schema: pa.Schema, image_ext: str):
+    def __init__(self, output_dir: str, raw_dir: str, schema: pa.Schema, text_only: bool = False):
         self.output_dir = output_dir
         self.raw_dir = raw_dir
         self.schema = schema
-        self.image_ext = image_ext
+        self.text_only = text_only
         self.samples = Metrics.counter("paircurate", "write_samples")
         self.write_ms = Metrics.counter("paircurate", "write_ms")
 
-    def process(self, element: tuple[int, list[dict]], fetched: dict[int, bool]) -> Iterator[dict]:
+    def process(self, element: tuple[int, dict], fetched: dict[int, bool]) -> Iterator[dict]:
         started = time.perf_counter()
-        chunk, rows = element
+        chunk, groups = element
+        rows = [row for settled in groups["settled"] for row in settled]
         if chunk in fetched:
-            rows.extend(read_raw_rows(self.raw_dir, chunk))
+            fetched_rows = read_raw_rows(self.raw_dir, chunk)
+            apply_decisions(fetched_rows, list(groups["decisions"]))
+            rows.extend(fetched_rows)
         name = shard_name(chunk)
         rows = [with_status(row) for row in sorted(rows, key=_row_order)]
         kept = [row for row in rows if row["status"] == Status.KEPT.value]
-        for row in kept:
-            row["shard"], row["key"] = name, row["uid"]
-        shards = io.join(self.output_dir, "shards")
-        tar_bytes = io.write_atomically(
-            io.join(shards, f"{name}.tar"), lambda stream: self._write_tar(stream, chunk, kept)
-        )
-        write_parquet(io.join(shards, f"{name}.parquet"), kept, self.schema)
+        tar_bytes = 0
+        if self.text_only:
+            part = io.join(self.output_dir, "metadata", f"part-{name}.parquet")
+            write_parquet(part, kept, self.schema)
+        else:
+            for row in kept:
+                row["shard"], row["key"] = name, row["uid"]
+            shards = io.join(self.output_dir, "shards")
+            tar_bytes = io.write_atomically(
+                io.join(shards, f"{name}.tar"), lambda stream: self._write_tar(stream, chunk, kept)
+            )
+            write_parquet(io.join(shards, f"{name}.parquet"), kept, self.schema)
         write_parquet(io.join(self.output_dir, "ledger", f"part-{name}.parquet"), rows, self.schema)
         self.samples.inc(len(kept))
         self.write_ms.inc(int((time.perf_counter() - started) * 1000))
@@ -82,39 +105,6 @@ class WriteShardDoFn(beam.DoFn):
                     size += len(image)
         writer.close()
         return size
-
-
-class WriteTextOnlyDoFn(beam.DoFn):
-    """(chunk, rows) -> a summary, once the chunk's ledger part and metadata part exist.
-
-    Text-only runs stop before the download: rows that survive the metadata
-    stages are ``kept`` and written to DIR/metadata/, ready to be fetched later.
-    """
-
-    def __init__(self, output_dir: str, schema: pa.Schema):
-        self.output_dir = output_dir
-        self.schema = schema
-        self.write_ms = Metrics.counter("paircurate", "write_ms")
-        self.samples = Metrics.counter("paircurate", "write_samples")
-
-    def process(self, element: tuple[int, list[dict]]) -> Iterator[dict]:
-        started = time.perf_counter()
-        chunk, rows = element
-        pending = [row for row in rows if row.get("status") is None]
-        settled = [row for row in rows if row.get("status") is not None]
-        survivors, duplicates = split_url_duplicates(pending)
-        rows = [
-            with_status(row) for row in sorted(survivors + duplicates + settled, key=_row_order)
-        ]
-        kept = [row for row in rows if row["status"] == Status.KEPT.value]
-        name = shard_name(chunk)
-        write_parquet(
-            io.join(self.output_dir, "metadata", f"part-{name}.parquet"), kept, self.schema
-        )
-        write_parquet(io.join(self.output_dir, "ledger", f"part-{name}.parquet"), rows, self.schema)
-        self.samples.inc(len(kept))
-        self.write_ms.inc(int((time.perf_counter() - started) * 1000))
-        yield summarize_shard(name, rows, 0)
 
 
 def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:

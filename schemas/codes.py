@@ -55,6 +55,26 @@ REASONS: dict[str, Reason] = _reasons(
     Reason("language", _D, "caption", "the caption's language is not in --languages"),
     # exact deduplication before download
     Reason("url_duplicate", _D, "dedup", "the normalised URL appeared earlier in the input"),
+    # duplicate clusters after download
+    Reason(
+        "near_duplicate",
+        _D,
+        "dedup",
+        "same or near-duplicate image and caption as the kept pair (duplicate_of)",
+    ),
+    Reason("image_duplicate", _D, "dedup", "the image repeats a kept one (--drop-image-repeats)"),
+    Reason(
+        "caption_duplicate",
+        _D,
+        "dedup",
+        "the caption near-duplicates a kept one (--drop-caption-repeats)",
+    ),
+    Reason(
+        "caption_cluster_cap",
+        _D,
+        "dedup",
+        "the caption's cluster already keeps --caption-cluster-cap pairs",
+    ),
     # download
     Reason("download_http_404", _F, "fetch", "the server answered 404 Not Found"),
     Reason("download_http_410", _F, "fetch", "the server answered 410 Gone"),
@@ -68,6 +88,9 @@ REASONS: dict[str, Reason] = _reasons(
     Reason("download_empty", _F, "fetch", "the body is empty"),
     Reason("download_too_many_redirects", _F, "fetch", "more redirects than allowed"),
     Reason("download_blocked_address", _F, "fetch", "the host resolves to a private address"),
+    Reason("download_dns_error", _F, "fetch", "the host name does not resolve"),
+    Reason("download_opted_out", _D, "fetch", "an X-Robots-Tag directive such as noai opts it out"),
+    Reason("download_robots_disallowed", _D, "fetch", "robots.txt disallows it for our agent"),
     Reason("download_error", _F, "fetch", "any other download error (see reason_detail)"),
     # decode
     Reason("image_decode_error", _F, "image", "the bytes are not an image Pillow can read"),

@@ -125,15 +125,44 @@ class CaptionConfig:
 
 @dataclass(frozen=True)
 class DownloadConfig:
-    """How images are fetched."""
+    """How images are fetched, and how politely."""
 
     download_threads: int = opt(32, "concurrent requests per worker")
-    timeout: float = opt(10.0, "seconds allowed to connect and between bytes read")
-    max_bytes: int = opt(20_000_000, "largest response body accepted, in bytes")
+    connect_timeout: float = opt(5.0, "seconds allowed to open a connection")
+    timeout: float = opt(10.0, "seconds allowed to wait for the response and between bytes read")
+    deadline: float = opt(
+        30.0,
+        "seconds one attempt may take in all, redirects and body included: a server that "
+        "trickles bytes slower than this ends as download_timeout",
+    )
+    max_bytes: int = opt(20_000_000, "largest response body accepted, in bytes (also after gunzip)")
     max_redirects: int = opt(5, "redirects followed before giving up")
+    retries: int = opt(
+        2, "extra attempts after a timeout, connection error, 429 or 5xx (0: try once)"
+    )
+    retry_backoff: float = opt(
+        0.5, "seconds before the first retry, doubled for each further one, with jitter"
+    )
+    max_retry_wait: float = opt(
+        30.0,
+        "longest wait before a retry, in seconds; a Retry-After asking for more gives up at once",
+    )
+    max_per_host: int = opt(16, "concurrent requests to one host name, at most")
     user_agent: str = opt(
         "Mozilla/5.0 (compatible; paircurate/0.1)",
         "User-Agent header sent with every request",
+    )
+    user_agent_token: str = opt(
+        "",
+        "a name for this crawl, appended to the User-Agent as img2dataset does; X-Robots-Tag "
+        "directives addressed to it and robots.txt groups for it apply",
+    )
+    disallowed_header_directives: tuple[str, ...] = opt(
+        ("noai", "noimageai", "noindex", "noimageindex"),
+        "X-Robots-Tag directives that opt an image out (download_opted_out); 'none' honours none",
+    )
+    respect_robots_txt: bool = opt(
+        False, "fetch each host's robots.txt once and skip URLs it disallows for the agent"
     )
     allow_private_networks: bool = opt(
         False,
@@ -143,9 +172,33 @@ class DownloadConfig:
 
     def __post_init__(self) -> None:
         _require(self.download_threads >= 1, "--download-threads must be at least 1")
-        _require(self.timeout > 0, "--timeout must be positive (seconds)")
+        for name in ("connect_timeout", "timeout", "deadline"):
+            _require(
+                getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive (seconds)"
+            )
         _require(self.max_bytes > 0, "--max-bytes must be positive")
         _require(self.max_redirects >= 0, "--max-redirects must be 0 or more")
+        _require(self.retries >= 0, "--retries must be 0 or more")
+        for name in ("retry_backoff", "max_retry_wait"):
+            value = getattr(self, name)
+            _require(
+                0 <= value < math.inf, f"--{name.replace('_', '-')} must be 0 or more (seconds)"
+            )
+        _require(self.max_per_host >= 1, "--max-per-host must be at least 1")
+        _require(
+            all(ch.isalnum() or ch in "-_." for ch in self.user_agent_token),
+            "--user-agent-token: use letters, digits, '-', '_' and '.' only",
+        )
+        for directive in self.disallowed_header_directives:
+            _require(
+                bool(directive) and directive == directive.strip().lower() and "," not in directive,
+                f"--disallowed-header-directives: {directive!r} must be one lowercase word",
+            )
+
+    @property
+    def header_directives(self) -> frozenset[str]:
+        """The directives to honour, with the CLI's 'none' meaning no directive at all."""
+        return frozenset(self.disallowed_header_directives) - {"none"}
 
 
 @dataclass(frozen=True)
@@ -194,6 +247,85 @@ class ImageConfig:
         return DEFAULT_QUALITY[self.encode_format]
 
 
+URL_DEDUP_MODES = ("url", "url_caption", "off")
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """How duplicate pairs are found and which copy of a duplicate survives."""
+
+    url_dedup: str = opt(
+        "url",
+        "exact dedup before download: url drops every repeat of a normalised URL; url_caption "
+        "only repeats with the same caption too (other captions share one download); off",
+        choices=URL_DEDUP_MODES,
+    )
+    near_duplicates: bool = opt(
+        True,
+        "drop a pair whose image duplicates another's (same bytes or pHash within "
+        "--phash-max-distance) and whose caption is a near-duplicate or the same",
+    )
+    drop_image_repeats: bool = opt(
+        False, "drop every repeat of an image whatever its caption (reason image_duplicate)"
+    )
+    drop_caption_repeats: bool = opt(
+        False,
+        "drop every repeat of a near-duplicate caption whatever its image (reason "
+        "caption_duplicate); the way to dedup captions in a --text-only run",
+    )
+    caption_cluster_cap: int = opt(
+        0,
+        "keep at most this many pairs per near-duplicate caption cluster, best first "
+        "(MetaCLIP caps at 20000; 0: no cap)",
+    )
+    caption_threshold: float = opt(
+        0.8, "captions are near-duplicates at this Jaccard similarity of their 5-gram shingles"
+    )
+    minhash_perm: int = opt(128, "MinHash permutations per caption")
+    minhash_bands: int = opt(
+        16,
+        "LSH bands; with --minhash-rows 7 a pair at Jaccard 0.8 shares a band with "
+        "probability 0.977 (16 x 8 gives 0.947)",
+    )
+    minhash_rows: int = opt(7, "signature values per LSH band")
+    minhash_seed: int = opt(1, "seed of the MinHash permutations (datasketch's default is 1)")
+    phash_max_distance: int = opt(
+        6, "images are near-duplicates when their 64-bit pHashes differ in at most this many bits"
+    )
+    perceptual_images: bool = opt(
+        True, "match images by pHash as well as by exact hashes (sha256 of bytes and of pixels)"
+    )
+    cluster_rounds: int = opt(
+        0, "rounds of large-star / small-star in the cluster search (0: the built-in default)"
+    )
+
+    def __post_init__(self) -> None:
+        _require(self.url_dedup in URL_DEDUP_MODES, f"--url-dedup: pick one of {URL_DEDUP_MODES}")
+        _require(self.caption_cluster_cap >= 0, "--caption-cluster-cap must be 0 or more")
+        _require(
+            0 < self.caption_threshold <= 1, "--caption-threshold must be above 0 and at most 1"
+        )
+        _require(self.minhash_perm >= 1, "--minhash-perm must be at least 1")
+        _require(
+            self.minhash_bands >= 1
+            and self.minhash_rows >= 1
+            and self.minhash_bands * self.minhash_rows <= self.minhash_perm,
+            "--minhash-bands x --minhash-rows must be at least 1 and at most --minhash-perm",
+        )
+        _require(0 <= self.phash_max_distance < 64, "--phash-max-distance must be in 0..63")
+        _require(self.cluster_rounds >= 0, "--cluster-rounds must be 0 or more")
+
+    @property
+    def finds_clusters(self) -> bool:
+        """Whether any rule needs the duplicate clusters after download."""
+        return (
+            self.near_duplicates
+            or self.drop_image_repeats
+            or self.drop_caption_repeats
+            or self.caption_cluster_cap > 0
+        )
+
+
 @dataclass(frozen=True)
 class OutputConfig:
     """Where and how the outputs are written."""
@@ -202,8 +334,8 @@ class OutputConfig:
     shard_size: int = opt(10_000, "target samples per shard (rows fetched per chunk)")
     text_only: bool = opt(
         False,
-        "run only the metadata stages (read, captions, URL dedup): write the ledger and the "
-        "surviving rows to DIR/metadata/, download nothing",
+        "run only the metadata stages (read, captions, URL dedup, caption clusters): write the "
+        "ledger and the surviving rows to DIR/metadata/, download nothing",
     )
 
     def __post_init__(self) -> None:
@@ -219,6 +351,7 @@ class JobConfig:
     caption: CaptionConfig = field(default_factory=CaptionConfig)
     download: DownloadConfig = field(default_factory=DownloadConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig(output="out"))
 
 
@@ -227,5 +360,6 @@ SECTIONS: dict[str, type] = {
     "caption": CaptionConfig,
     "download": DownloadConfig,
     "image": ImageConfig,
+    "dedup": DedupConfig,
     "output": OutputConfig,
 }

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from paircurate.schemas.config import ImageConfig
+from paircurate.transforms.phash import phash, phash_hex
 
 _PIL_FORMAT = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
 _ROTATED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
@@ -34,6 +35,8 @@ class ImageResult:
     width: int | None = None
     height: int | None = None
     image_format: str | None = None
+    image_sha256: str | None = None
+    phash: str | None = None
     encoded: bytes | None = None
 
     @property
@@ -53,7 +56,9 @@ def process_image(body: bytes, config: ImageConfig) -> ImageResult:
             _apply_rules(result, config)
         if result.reason is None:
             image = _decode(image, config, result)
+            result.phash = phash_hex(phash(_for_phash(image)))
             resized = resize(image, config)
+            result.image_sha256 = hashlib.sha256(resized.tobytes()).hexdigest()
             result.width, result.height = resized.size
             result.encoded = encode(resized, config)
             result.image_format = config.encode_format
@@ -110,6 +115,16 @@ def _decode(image: Image.Image, config: ImageConfig, result: ImageResult) -> Ima
     image.load()
     image = ImageOps.exif_transpose(image)
     return to_rgb(image)
+
+
+# pHash looks at a 32 x 32 reduction; from 128 px up, a box-filtered start changes
+# at most a bit or two of it and saves most of the cost of a large LANCZOS resize.
+_PHASH_SOURCE = 128
+
+
+def _for_phash(image: Image.Image) -> Image.Image:
+    factor = min(image.size) // _PHASH_SOURCE
+    return image.reduce(factor) if factor > 1 else image
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -103,6 +103,11 @@ def phash(image: Image.Image) -> int:
     return int(_hashes_from_pixels(_grayscale_pixels(image)[None])[0])
 
 
+def phash_hex(value: int) -> str:
+    """A hash as the 16 hex digits the ledger stores (text, so every tool reads it alike)."""
+    return f"{value:016x}"
+
+
 def phash_batch(images: Iterable[Image.Image]) -> np.ndarray:
     """Hashes of many images as a uint64 array, in input order (the DCTs run batched)."""
     pixels = [_grayscale_pixels(image) for image in images]

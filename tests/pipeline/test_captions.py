@@ -24,7 +24,8 @@ def test_every_row_gets_a_language_and_junk_captions_are_dropped(first_run):
     junk = [row for row in ledger if row["truth_label"] == "junk_caption"]
     assert junk and all(row["reason"] in CAPTION_REASONS for row in junk), junk
     clean = [row for row in ledger if row["truth_label"] == "clean"]
-    assert all(row["reason"] is None for row in clean)
+    # A clean original may lose to a copy of it as near_duplicate (test_dedup.py).
+    assert all(row["reason"] in (None, "near_duplicate") for row in clean)
     assert Counter(row["language"] for row in clean)["en"] >= 0.95 * len(clean)
 
 
@@ -46,7 +47,8 @@ def test_text_only_writes_ledger_and_metadata_without_downloading(manifest, serv
     served = server.requests_served
     stats = run_job_on(manifest, output, "--text-only")
     assert server.requests_served == served
-    assert not (output / "shards").exists() and not (output / "fetch").exists()
+    assert not (output / "shards").exists()
+    assert not list((output / "fetch").glob("*/*.tar"))  # chunks committed, nothing fetched
     ledger = read_ledger(output)
     assert len(ledger) == PAIRS == stats["rows_in"]
     metadata = pq.read_table(output / "metadata").to_pylist()

@@ -50,7 +50,15 @@ def test_each_kind_of_row_gets_its_own_reason(first_run):
     ledger = read_ledger(output)
     labels = Counter(row["truth_label"] for row in ledger)
     assert all(labels[label] >= 1 for label in EXPECTED_REASON), labels
+    # An original that has copies may lose to one of them (see test_dedup.py).
+    originals = {
+        row["truth_duplicate_of"]
+        for row in ledger
+        if row["truth_label"] in ("duplicate_bytes", "near_duplicate")
+    }
     for row in ledger:
+        if row["row_number"] in originals:
+            continue
         expected = EXPECTED_REASON.get(row["truth_label"], "not checked")
         if expected != "not checked":
             assert row["reason"] == expected, row
@@ -131,3 +139,6 @@ def test_multi_processing_workers_give_the_same_shards(first_run, manifest, tmp_
     first = {p.name: p.read_bytes() for p in shard_files(output, ".tar")}
     assert first == {p.name: p.read_bytes() for p in shard_files(parallel, ".tar")}
     assert len(read_ledger(parallel)) == PAIRS
+    decided = ("uid", "status", "reason", "duplicate_of", "cluster_id", "caption_cluster")
+    decisions = lambda out: sorted(tuple(r[k] or "" for k in decided) for r in read_ledger(out))  # noqa: E731
+    assert decisions(output) == decisions(parallel)

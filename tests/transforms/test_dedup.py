@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paircurate.transforms.dedup import split_url_duplicates, url_digest
+from paircurate.transforms.dedup import by_url, split_url_duplicates, url_digest
 
 
 def _row(uid: str, url: str, source: str, number: int) -> dict:
@@ -28,3 +28,22 @@ def test_url_digest_is_shared_by_spellings_of_one_resource():
     assert url_digest("HTTP://Example.COM:80/a.jpg#top") == url_digest("http://example.com/a.jpg")
     assert url_digest("http://example.com/a.jpg") != url_digest("http://example.com/A.jpg")
     assert len(url_digest("http://example.com/")) == 64
+
+
+def test_url_caption_mode_keeps_other_captions_of_one_url():
+    rows = [
+        {**_row("a", "http://example.com/a.jpg", "in.csv", 0), "caption_normalized": "a dog"},
+        {**_row("b", "http://EXAMPLE.com/a.jpg", "in.csv", 1), "caption_normalized": "a cat"},
+        {**_row("c", "http://example.com/a.jpg", "in.csv", 2), "caption_normalized": "a dog"},
+    ]
+    keepers, duplicates = split_url_duplicates(rows, "url_caption")
+    assert [row["uid"] for row in keepers] == ["a", "b"]
+    assert [(row["uid"], row["duplicate_of"]) for row in duplicates] == [("c", "a")]
+    assert duplicates[0]["reason_detail"] == "same normalised URL and caption as row 0 of in.csv"
+    assert [row["uid"] for row in by_url(keepers)["http://example.com/a.jpg"]] == ["a", "b"]
+
+
+def test_off_mode_drops_nothing():
+    rows = [_row(uid, "http://example.com/a.jpg", "in.csv", i) for i, uid in enumerate("xyz")]
+    keepers, duplicates = split_url_duplicates(rows, "off")
+    assert [row["uid"] for row in keepers] == ["x", "y", "z"] and duplicates == []

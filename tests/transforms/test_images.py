@@ -343,4 +343,7 @@ def test_measurements_leave_out_bytes_and_reason() -> None:
         "width": 20,
         "height": 20,
         "image_format": "png",
+        "image_sha256": result.image_sha256,
+        "phash": result.phash,
     }
+    assert len(result.image_sha256) == 64 and len(result.phash) == 16

@@ -7,6 +7,8 @@ import pytest
 from datasketch import LeanMinHash, MinHash
 
 from paircurate.transforms.minhash import (
+    DEFAULT_BANDS,
+    DEFAULT_ROWS,
     MinHasher,
     band_keys,
     candidate_pairs,
@@ -216,6 +218,9 @@ def test_candidate_pairs_finds_near_duplicates() -> None:
 
 
 def test_lsh_s_curve() -> None:
+    # The default banding clears 95 % at the default threshold; 16 x 8 does not.
+    assert lsh_collision_probability(0.8, DEFAULT_BANDS, DEFAULT_ROWS) >= 0.95
+    assert lsh_collision_probability(0.5, DEFAULT_BANDS, DEFAULT_ROWS) < 0.15
     assert lsh_collision_probability(0.8, 16, 8) == pytest.approx(0.947, abs=1e-3)
     assert lsh_collision_probability(0.802, 16, 8) >= 0.95
     assert lsh_collision_probability(0.9, 16, 8) > 0.998
