@@ -17,13 +17,13 @@ case (folding and shingling included everywhere, 128 permutations, seed 1):
   the fastest per-shingle hash at hand, to show the anchor is not slow only
   because ``shingle_hash`` is Python.
 
-LSH: 16 bands x 8 rows; candidates are pairs sharing a band key; a candidate is
-*found* when its exact shingle Jaccard is >= 0.8 (so ``precision`` is 1.0 by
-construction, unless labelled pairs below the threshold were counted). Verifying
-by the Jaccard estimated from the signatures alone (128 slots: standard error
-about 0.035 at 0.8) is reported as ``recall_estimate_verify`` /
-``precision_estimate_verify``: it loses pairs just above 0.8 and admits pairs
-just below it.
+LSH: the job's default banding (``--minhash-bands 16 --minhash-rows 7``);
+candidates are pairs sharing a band key; a candidate is *found* when its exact
+shingle Jaccard is >= 0.8 (so ``precision`` is 1.0 by construction, unless
+labelled pairs below the threshold were counted). Verifying by the Jaccard
+estimated from the signatures alone (128 slots: standard error about 0.035 at
+0.8) is reported as ``recall_estimate_verify`` / ``precision_estimate_verify``:
+it loses pairs just above 0.8 and admits pairs just below it.
 
 * recall_all: labelled pairs found / all labelled pairs;
 * ``recall`` (the headline): labelled pairs found / labelled pairs whose true
@@ -54,6 +54,7 @@ import numpy as np  # noqa: E402
 from datasketch import MinHash  # noqa: E402
 from shared_data import cc3m_captions  # noqa: E402
 
+from paircurate.schemas.config import DedupConfig  # noqa: E402
 from paircurate.transforms.minhash import (  # noqa: E402
     MinHasher,
     band_keys,
@@ -64,7 +65,8 @@ from paircurate.transforms.minhash import (  # noqa: E402
     shingles,
 )
 
-THRESHOLD = 0.8
+THRESHOLD = DedupConfig().caption_threshold
+BANDS, ROWS = DedupConfig().minhash_bands, DedupConfig().minhash_rows
 SUFFIXES = (" - stock photo", " | royalty free image", " stock image", " (photo)")
 EXTRA_WORDS = ("beautiful", "old", "young", "new", "small", "big", "red", "happy", "the", "view")
 EDIT_KINDS = ("case", "punctuation", "word_added", "word_dropped", "suffix")
@@ -146,7 +148,7 @@ def speed(corpus: list[str], repeats: int, loop_captions: int) -> dict[str, floa
 
 def lsh_quality(corpus: list[str], labelled: list[tuple[int, int, str]]) -> dict[str, float]:
     signatures = MinHasher(num_perm=128, seed=1).signatures(corpus)
-    candidates = candidate_pairs(band_keys(signatures, bands=16, rows=8))
+    candidates = candidate_pairs(band_keys(signatures, bands=BANDS, rows=ROWS))
     sets = [set(shingles(c)) for c in corpus]
     true = np.array([jaccard(sets[i], sets[j]) for i, j in candidates])
     estimated = estimated_jaccard(signatures[candidates[:, 0]], signatures[candidates[:, 1]])
@@ -210,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         "ratio": round(rates["ours"] / rates["anchor"], 2),
         "update_loop": round(rates["update_loop"], 1),
         **{k: round(v, 1) for k, v in rates.items() if k not in ("ours", "anchor", "update_loop")},
-        "lsh": "16x8 band keys, verified by exact shingle Jaccard >= 0.8",
+        "lsh": f"{BANDS}x{ROWS} band keys, verified by exact shingle Jaccard >= 0.8",
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in quality.items()},
     }
     print(json.dumps(summary))

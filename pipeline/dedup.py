@@ -31,7 +31,6 @@ from paircurate.pipeline import io
 from paircurate.pipeline.components import ConnectedComponents
 from paircurate.pipeline.fetch import raw_paths
 from paircurate.schemas.config import DedupConfig
-from paircurate.transforms.components import DEFAULT_ROUNDS
 from paircurate.transforms.decide import (
     Member,
     annotate,
@@ -187,7 +186,7 @@ class FindDuplicates(beam.PTransform):
             | "VerifyCaptions"
             >> beam.ParDo(VerifyCaptionsDoFn(self.raw_dir, self.config.caption_threshold))
         )
-        rounds = self.config.cluster_rounds or DEFAULT_ROUNDS
+        rounds = self.config.cluster_rounds
         members = (
             (buckets.edges, found.edges, caption_edges)
             | "AllEdges" >> beam.Flatten()

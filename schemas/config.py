@@ -296,7 +296,10 @@ class DedupConfig:
         True, "match images by pHash as well as by exact hashes (sha256 of bytes and of pixels)"
     )
     cluster_rounds: int = opt(
-        0, "rounds of large-star / small-star in the cluster search (0: the built-in default)"
+        10,
+        "large-star / small-star rounds of the cluster search: a chain of 2,000 near-duplicates "
+        "needs 9 (uids are random); too few split clusters (never merge them) and are counted "
+        "as dedup_unconverged_edges in stats.json",
     )
 
     def __post_init__(self) -> None:
@@ -313,7 +316,7 @@ class DedupConfig:
             "--minhash-bands x --minhash-rows must be at least 1 and at most --minhash-perm",
         )
         _require(0 <= self.phash_max_distance < 64, "--phash-max-distance must be in 0..63")
-        _require(self.cluster_rounds >= 0, "--cluster-rounds must be 0 or more")
+        _require(self.cluster_rounds >= 1, "--cluster-rounds must be at least 1")
 
     @property
     def finds_clusters(self) -> bool:
@@ -336,6 +339,12 @@ class OutputConfig:
         False,
         "run only the metadata stages (read, captions, URL dedup, caption clusters): write the "
         "ledger and the surviving rows to DIR/metadata/, download nothing",
+    )
+    retry_failed: bool = opt(
+        False,
+        "in chunks an earlier run with the same fetch options committed, download again only "
+        "the rows that failed for a reason that may pass (timeouts, 5xx, 429, connection "
+        "errors) and merge them into the outputs; what `paircurate retry-failed` sets",
     )
 
     def __post_init__(self) -> None:

@@ -22,6 +22,7 @@ verified on the spot, since an entry carries the pHash.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,6 +107,11 @@ class ChunkFeatures:
     def __len__(self) -> int:
         return len(self.uids)
 
+    @functools.cached_property
+    def uid_bytes(self) -> np.ndarray:
+        """The uids as 16 raw bytes each, the form entries carry."""
+        return np.array([bytes.fromhex(uid) for uid in self.uids], dtype="S16")
+
     def node(self, index: int) -> Node:
         return (self.uids[index], self.chunk, self.areas[index], signed64(int(self.phash[index])))
 
@@ -170,12 +176,17 @@ def _flatten(rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _groups(keys: np.ndarray) -> Iterator[tuple[int, int]]:
-    """(start, stop) of each run of equal values in sorted ``keys``."""
+    """(start, stop) of each run of two or more equal values in sorted ``keys``.
+
+    Most keys are unique; skipping them in numpy keeps the Python loop to the
+    buckets that hold work.
+    """
     if len(keys) == 0:
         return
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     stops = np.r_[starts[1:], len(keys)]
-    yield from zip(starts.tolist(), stops.tolist(), strict=True)
+    shared = stops - starts > 1
+    yield from zip(starts[shared].tolist(), stops[shared].tolist(), strict=True)
 
 
 def _lead(members: Sequence[int], similar: Callable[[int, int], bool]):
@@ -220,28 +231,28 @@ def local_buckets(features: ChunkFeatures, maker: KeyMaker) -> LocalResult:
     entries: dict[str, np.ndarray] = {}
     for key_kind, (rows, keys) in maker.keys(features).items():
         similar = similar_by_kind[key_kind]
-        kept_rows, kept_keys = [], []
+        graph = KEY_KINDS[key_kind]
+        forward = np.ones(len(rows), dtype=bool)  # leaders and rows alone with their key
+        row_of = rows.tolist()
         for start, stop in _groups(keys):
-            members = rows[start:stop].tolist()
-            leaders, links = _lead(members, similar) if len(members) > 1 else (members, [])
-            graph = KEY_KINDS[key_kind]
-            for member, leader in links:
+            _, links = _lead(range(start, stop), lambda a, b, f=similar, r=row_of: f(r[a], r[b]))
+            for member_at, leader_at in links:
+                forward[member_at] = False
+                member, leader = row_of[member_at], row_of[leader_at]
                 if (graph, member, leader) not in linked:
                     linked.add((graph, member, leader))
                     edges.append((graph, features.node(member), features.node(leader)))
-            kept_rows.extend(leaders)
-            kept_keys.extend([keys[start]] * len(leaders))
-        entries[key_kind] = _entries(features, np.array(kept_rows, np.int64), kept_keys)
+        entries[key_kind] = _entries(features, rows[forward], keys[forward])
     return LocalResult(edges, entries)
 
 
-def _entries(features: ChunkFeatures, rows: np.ndarray, keys: list) -> np.ndarray:
+def _entries(features: ChunkFeatures, rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
     out = np.zeros(len(rows), dtype=ENTRY)
-    out["key"] = np.array(keys, dtype=np.uint64)
-    out["uid"] = [bytes.fromhex(features.uids[i]) for i in rows]
+    out["key"] = keys
+    out["uid"] = features.uid_bytes[rows]
     out["chunk"] = features.chunk
-    out["area"] = [features.areas[i] for i in rows]
-    out["phash"] = features.phash[rows] if len(rows) else []
+    out["area"] = np.asarray(features.areas, dtype=np.uint64)[rows] if len(rows) else []
+    out["phash"] = features.phash[rows]
     return out
 
 
@@ -270,8 +281,6 @@ def global_buckets(key_kind: str, parts: Sequence[np.ndarray], max_distance: int
     graph = KEY_KINDS[key_kind]
     edges: list[Edge] = []
     for start, stop in _groups(entries["key"]):
-        if stop - start < 2:
-            continue
         bucket = entries[start:stop]
         if key_kind == "image_phash":
             hashes = bucket["phash"].tolist()
