@@ -32,6 +32,7 @@ import numpy as np
 from paircurate.schemas.config import DedupConfig
 from paircurate.transforms.minhash import MinHasher, band_keys, jaccard, shingles
 from paircurate.transforms.phash import band_keys as phash_band_keys
+from paircurate.transforms.phash import near_duplicate_pairs
 
 Node = tuple[str, int, int, int]  # (uid, chunk, original area, pHash or 0)
 Edge = tuple[str, Node, Node]  # (graph kind, node, node)
@@ -207,6 +208,36 @@ def _lead(members: Sequence[int], similar: Callable[[int, int], bool]):
     return leaders, links
 
 
+# Distinct pHashes of one band bucket compared all against all, up to this many.
+ALL_PAIRS_LIMIT = 4096
+
+
+def phash_links(hashes: np.ndarray, max_distance: int) -> list[tuple[int, int]]:
+    """(member, earlier member) links of one pHash band bucket, in bucket order.
+
+    A band of a 64-bit hash is only 64 / (d + 1) bits wide, so a bucket holds
+    many unrelated images: equal hashes are linked to their first copy, and the
+    distinct ones are compared all against all (vectorised) up to
+    ``ALL_PAIRS_LIMIT``, beyond which each is compared with the bucket's first
+    ``MAX_LEADERS`` leaders only.
+    """
+    first_of: dict[int, int] = {}
+    links = []
+    for position, value in enumerate(hashes.tolist()):
+        first = first_of.setdefault(value, position)
+        if first != position:
+            links.append((position, first))
+    distinct = sorted(first_of.values())
+    if len(distinct) <= ALL_PAIRS_LIMIT:
+        pairs = near_duplicate_pairs(hashes[distinct], max_distance)
+        links.extend((distinct[b], distinct[a]) for a, b in pairs)
+    else:
+        values = hashes.tolist()
+        _, near = _lead(distinct, lambda a, b: phash_close(values[a], values[b], max_distance))
+        links.extend(near)
+    return links
+
+
 @dataclass
 class LocalResult:
     edges: list[Edge]
@@ -223,19 +254,22 @@ def local_buckets(features: ChunkFeatures, maker: KeyMaker) -> LocalResult:
             or jaccard(features.shingle_set(a), features.shingle_set(b)) >= config.caption_threshold
         ),
         "image_exact": lambda a, b: True,
-        "image_phash": lambda a, b: phash_close(
-            int(features.phash[a]), int(features.phash[b]), config.phash_max_distance
-        ),
     }
     edges: list[Edge] = []
     entries: dict[str, np.ndarray] = {}
     for key_kind, (rows, keys) in maker.keys(features).items():
-        similar = similar_by_kind[key_kind]
         graph = KEY_KINDS[key_kind]
         forward = np.ones(len(rows), dtype=bool)  # leaders and rows alone with their key
         row_of = rows.tolist()
         for start, stop in _groups(keys):
-            _, links = _lead(range(start, stop), lambda a, b, f=similar, r=row_of: f(r[a], r[b]))
+            if key_kind == "image_phash":
+                group = phash_links(features.phash[rows[start:stop]], config.phash_max_distance)
+                links = [(start + member, start + first) for member, first in group]
+            else:
+                similar = similar_by_kind[key_kind]
+                _, links = _lead(
+                    range(start, stop), lambda a, b, f=similar, r=row_of: f(r[a], r[b])
+                )
             for member_at, leader_at in links:
                 forward[member_at] = False
                 member, leader = row_of[member_at], row_of[leader_at]
@@ -283,11 +317,7 @@ def global_buckets(key_kind: str, parts: Sequence[np.ndarray], max_distance: int
     for start, stop in _groups(entries["key"]):
         bucket = entries[start:stop]
         if key_kind == "image_phash":
-            hashes = bucket["phash"].tolist()
-            _, links = _lead(
-                range(len(bucket)),
-                lambda a, b, h=hashes: phash_close(h[a], h[b], max_distance),
-            )
+            links = phash_links(bucket["phash"], max_distance)
         else:
             links = [(m, 0) for m in range(1, len(bucket))]
         edges.extend((graph, entry_node(bucket[m]), entry_node(bucket[lead])) for m, lead in links)

@@ -14,6 +14,7 @@ from paircurate.transforms.near_duplicates import (
     local_buckets,
     partition_entries,
     phash_distance,
+    phash_links,
     signed64,
     verify_caption_pairs,
 )
@@ -157,3 +158,13 @@ def test_caption_candidates_are_verified_by_exact_jaccard():
 def test_hashes_wider_than_63_bits_become_signed_for_beam():
     assert signed64(2**64 - 1) == -1 and signed64(5) == 5
     assert phash_distance(("a", 0, 0, signed64(2**64 - 1)), ("b", 0, 0, 0)) == 64
+
+
+def test_phash_buckets_compare_all_distinct_hashes_not_just_the_first_leaders():
+    rng = np.random.default_rng(4)
+    hashes = rng.integers(0, 2**63, size=600, dtype=np.uint64)
+    hashes[500] = hashes[400] ^ np.uint64(0b101)  # 2 bits from an image far down the bucket
+    hashes[550] = hashes[10]  # an exact copy
+    links = phash_links(hashes, 6)
+    assert (500, 400) in links and (550, 10) in links
+    assert all(member > first for member, first in links)
