@@ -137,8 +137,12 @@ class DownloadConfig:
     )
     max_bytes: int = opt(20_000_000, "largest response body accepted, in bytes (also after gunzip)")
     max_redirects: int = opt(5, "redirects followed before giving up")
-    retries: int = opt(
-        2, "extra attempts after a timeout, connection error, 429 or 5xx (0: try once)"
+    retries: int = opt(2, "extra attempts after a connection error, 429 or 5xx (0: try once)")
+    retry_timeouts: bool = opt(
+        False,
+        "retry after a timeout too: off by default, since a host that stalled once mostly "
+        "stalls again and every retry holds a thread for the whole timeout; "
+        "`paircurate retry-failed` retries timeouts later",
     )
     retry_backoff: float = opt(
         0.5, "seconds before the first retry, doubled for each further one, with jitter"

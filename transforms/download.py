@@ -220,6 +220,8 @@ class Downloader:
         """Seconds to wait before the next attempt, or None to stop here."""
         if result.reason not in RETRYABLE or attempts > self.config.retries:
             return None
+        if result.reason == "download_timeout" and not self.config.retry_timeouts:
+            return None
         asked = retry_after_seconds(retry_after)
         if asked is not None:
             if asked > self.config.max_retry_wait:

@@ -159,6 +159,7 @@ class _FaultHandler(BaseHTTPRequestHandler):
 
 class FaultServer(ThreadingHTTPServer):
     __test__ = False  # not a pytest class
+    request_queue_size = 256  # the default backlog of 5 drops bursts of connects
     daemon_threads = True
 
     def __init__(self, bomb_bytes: int = 10_000_000) -> None:

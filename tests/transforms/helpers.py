@@ -107,6 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class TestServer(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 drops bursts of connects
     __test__ = False  # not a pytest class
     daemon_threads = True
 
