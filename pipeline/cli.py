@@ -1,4 +1,5 @@
-"""The ``paircurate`` command: ``run`` the job on your lists, or ``demo`` it on a synthetic web."""
+"""The ``paircurate`` command: ``run`` the job on your lists, ``retry-failed`` what failed for
+a passing reason, or ``demo`` it on a synthetic web."""
 
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run the curation job on URL + caption lists", epilog=EPILOG
     )
     add_config_arguments(run)
+    retry = commands.add_parser(
+        "retry-failed",
+        help="download again only a finished run's retryable failures (timeouts, 5xx, 429, "
+        "connection errors) and merge them into its outputs",
+        description="Rerun the job in DIR with the options stored in DIR/stats.json, "
+        "downloading only the rows that failed for a reason that may pass; shards, ledger, "
+        "sizes.json and stats.json are rewritten with the merged result.",
+        epilog=EPILOG,
+    )
+    retry.add_argument("--output", required=True, metavar="DIR", help="the finished run's folder")
     demo = commands.add_parser(
         "demo",
         help="serve a synthetic web on 127.0.0.1 and run the whole job on it",
@@ -51,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
             from paircurate.pipeline.run import run
 
             stats = run(argv[1:])
+        elif args.command == "retry-failed":
+            from paircurate.pipeline.retry import retry_failed
+
+            stats = retry_failed(args.output, rest)
         else:
             stats = run_demo(args.output, args.pairs, args.seed, rest)
         print(summary_text(stats, args.output))

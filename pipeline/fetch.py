@@ -8,11 +8,17 @@ interrupted job resumes, and how a change of a later rule reruns without
 touching the network. Only the chunk index goes on through the pipeline: the
 Write stage reads the rows back from the raw Parquet, so the big records never
 pass through a second shuffle.
+
+With ``--retry-failed`` (what ``paircurate retry-failed`` sets), a committed
+chunk is not simply reused: its rows that failed for a reason that may pass
+(``Reason.retryable``: timeouts, 5xx, 429, dropped connections) are downloaded
+again and merged into the raw shard, and every other row stays as it was.
 """
 
 from __future__ import annotations
 
 import logging
+import tarfile
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +30,7 @@ from apache_beam.metrics import Metrics
 
 from paircurate.pipeline import io
 from paircurate.pipeline.memory import limit_malloc_arenas
+from paircurate.schemas.codes import REASONS
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.records import rows_to_table
 from paircurate.transforms.dedup import by_url, split_url_duplicates
@@ -51,6 +58,24 @@ def image_member(uid: str, ext: str) -> str:
 
 def row_identity(row: dict[str, Any]) -> tuple[str, str, int]:
     return (row["uid"], row["source"], row["row_number"])
+
+
+def is_retryable(row: dict[str, Any]) -> bool:
+    """A fetch failure that may pass on another try; unknown codes (older runs) are not."""
+    code = row.get("reason")
+    return code is not None and code in REASONS and REASONS[code].retryable
+
+
+def copy_members(source: str, writer: TarWriter, skip: set[str]) -> int:
+    """Stream every member of the tar at ``source`` but those in ``skip`` into ``writer``."""
+    copied = 0
+    with io.open_read(source) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        for info in tar:
+            handle = tar.extractfile(info) if info.name not in skip else None
+            if handle is not None:
+                writer.add(info.name, handle.read())
+                copied += 1
+    return copied
 
 
 def read_raw_rows(raw_dir: str, chunk: int) -> list[dict[str, Any]]:
@@ -94,6 +119,8 @@ class FetchChunkDoFn(beam.DoFn):
         self.resumed = Metrics.counter("paircurate", "fetch_rows_resumed")
         self.fetch_ms = Metrics.counter("paircurate", "fetch_ms")
         self.images = Metrics.counter("paircurate", "fetch_images")
+        self.retried = Metrics.counter("paircurate", "fetch_rows_retried")
+        self.recovered = Metrics.counter("paircurate", "fetch_rows_recovered")
         self.downloader: Downloader | None = None
 
     def setup(self) -> None:
@@ -109,8 +136,11 @@ class FetchChunkDoFn(beam.DoFn):
         chunk, rows = element
         tar_path, parquet_path = raw_paths(self.raw_dir, chunk)
         if self._committed(parquet_path, rows):
-            self.resumed.inc(len(rows))
-            log.info("chunk %s: %d rows already fetched, reusing", shard_name(chunk), len(rows))
+            if self.config.output.retry_failed and not self.config.output.text_only:
+                self._retry(chunk, tar_path, parquet_path)
+            else:
+                self.resumed.inc(len(rows))
+                log.info("chunk %s: %d rows already fetched, reusing", shard_name(chunk), len(rows))
             yield chunk
             return
         started = time.perf_counter()
@@ -140,10 +170,42 @@ class FetchChunkDoFn(beam.DoFn):
         committed = {row_identity(row) for row in table.to_pylist()}
         return committed == {row_identity(row) for row in rows}
 
-    def _fetch(self, chunk: int, rows: list[dict], tar_path: str) -> None:
+    def _retry(self, chunk: int, tar_path: str, parquet_path: str) -> None:
+        """Download a committed chunk's retryable failures again and merge them in.
+
+        The tar is rewritten (old members plus the new images), then the Parquet,
+        each atomically. Until the new Parquet is in place the old one is the
+        commit marker and names only images both tars hold, so a retry cut short
+        simply starts over: the retried rows' members are never copied forward.
+        """
+        rows = read_raw_rows(self.raw_dir, chunk)
+        retry = [row for row in rows if is_retryable(row)]
+        self.resumed.inc(len(rows) - len(retry))
+        name = shard_name(chunk)
+        if not retry:
+            log.info("chunk %s: %d rows already fetched, none to retry", name, len(rows))
+            return
+        started = time.perf_counter()
+        self._fetch(chunk, retry, tar_path, carry_over=True)
+        table = rows_to_table(sorted(rows, key=row_identity), self.schema)
+        io.write_atomically(parquet_path, lambda stream: pq.write_table(table, stream))
+        recovered = sum(row["reason"] is None for row in retry)
+        seconds = time.perf_counter() - started
+        self.fetched.inc(len(retry))
+        self.fetch_ms.inc(int(seconds * 1000))
+        self.retried.inc(len(retry))
+        self.recovered.inc(recovered)
+        log.info(
+            "chunk %s: retried %d failed rows in %.1f s, %d now succeed, %d fail again",
+            name, len(retry), seconds, recovered, len(retry) - recovered,
+        )  # fmt: skip
+
+    def _fetch(self, chunk: int, rows: list[dict], tar_path: str, carry_over: bool = False) -> None:
         """Download ``rows`` into the raw tar, recording measurements on each row.
 
         Rows that share a URL (other captions of one image) share its download.
+        With ``carry_over`` the tar already there keeps its members, those of
+        ``rows`` aside, and the new images are added after them.
         """
         assert self.downloader is not None
         ext = self.config.image.encode_format
@@ -151,6 +213,8 @@ class FetchChunkDoFn(beam.DoFn):
         progress = Progress(f"chunk {shard_name(chunk)}", len(groups))
         with io.atomic_writer(tar_path) as stream:
             writer = TarWriter(stream)
+            if carry_over:
+                copy_members(tar_path, writer, {image_member(row["uid"], ext) for row in rows})
             pairs = ((uid, group[0]["url"]) for uid, group in sorted(groups.items()))
             threads = self.config.download.download_threads
             for result in fetch_many(pairs, self.downloader, self.config.image, threads):

@@ -37,7 +37,7 @@ from paircurate.transforms.shards import chunk_count, chunk_of
 from paircurate.transforms.urls import url_problem
 
 # Raised whenever what a raw shard records changes, so older raw shards are not reused.
-RAW_FORMAT = 2
+RAW_FORMAT = 3
 
 
 def fetch_fingerprint(config: JobConfig) -> str:

@@ -38,6 +38,7 @@ STAGE_COUNTERS = {
     "fetch": ("fetch_rows", "fetch_ms"),
     "write": ("write_samples", "write_ms"),
 }
+RETRY_COUNTERS = {"rows": "fetch_rows_retried", "recovered": "fetch_rows_recovered"}
 
 
 def parse_args(argv: list[str] | None) -> tuple[JobConfig, list[str]]:
@@ -108,17 +109,24 @@ def run_job(
     if not wait:
         return None
     result.wait_until_finish()
-    return complete_stats(config.output.output, result, time.perf_counter() - started)
+    duration = time.perf_counter() - started
+    return complete_stats(config.output.output, result, duration, config.output.retry_failed)
 
 
-def stage_metrics(result) -> dict[str, dict[str, float]]:
-    """Rows and busy seconds per stage from Beam's counters, where the runner reports them."""
+def counter_values(result) -> dict[str, float]:
+    """Beam's counters by name, where the runner reports them; {} where it does not."""
     try:
-        counters = {
+        return {
             c.key.metric.name: c.committed or c.attempted or 0
             for c in result.metrics().query()["counters"]
         }
     except Exception:  # noqa: BLE001 - some runners return no metrics
+        return {}
+
+
+def stage_metrics(counters: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Rows and busy seconds per stage from Beam's counters."""
+    if not counters:
         return {}
     stages = {}
     for stage, (rows_name, ms_name) in STAGE_COUNTERS.items():
@@ -131,12 +139,25 @@ def stage_metrics(result) -> dict[str, dict[str, float]]:
     return stages
 
 
-def complete_stats(output: str, result, duration: float) -> dict:
-    """Add the wall time and stage timings, known only after the run, to stats.json."""
+def retry_counts(counters: dict[str, float]) -> dict[str, float | None]:
+    """Rows a --retry-failed run downloaded again, and how many of them now succeed."""
+    if not counters:
+        return dict.fromkeys(RETRY_COUNTERS)
+    return {key: counters.get(name, 0) for key, name in RETRY_COUNTERS.items()}
+
+
+def complete_stats(output: str, result, duration: float, retried: bool = False) -> dict:
+    """Add the wall time and stage timings, known only after the run, to stats.json.
+
+    A --retry-failed run also records what it retried (``retry``), from the counters.
+    """
     path = io.join(output, "stats.json")
     stats = json.loads(io.read_bytes(path))
     stats["duration_s"] = round(duration, 3)
     stats["rows_per_s"] = round(stats["rows_in"] / duration, 1) if duration else None
-    stats["stages"] = stage_metrics(result)
+    counters = counter_values(result)
+    stats["stages"] = stage_metrics(counters)
+    if retried:
+        stats["retry"] = retry_counts(counters)
     io.write_bytes(path, json.dumps(stats, indent=2).encode())
     return stats

@@ -1,0 +1,105 @@
+"""``paircurate retry-failed``: download again only what failed for a passing reason.
+
+A finished run records its options in DIR/stats.json. From them the same job is
+rebuilt and run again with ``retry_failed`` on: the fetch options are the same,
+so every chunk is found committed under the same fingerprint, and Fetch
+downloads only the rows whose reason is retryable (timeouts, 5xx, 429,
+connection errors) and merges them into the raw shard. Decide and Write then
+run as usual, so shards, ledger, sizes.json and stats.json are those of the
+merged result; a user need not download the whole job again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import typing
+from typing import Any
+
+from paircurate.pipeline import io
+from paircurate.pipeline.options import flag_name
+from paircurate.pipeline.run import run_job
+from paircurate.schemas.config import SECTIONS, ConfigError, JobConfig
+
+log = logging.getLogger(__name__)
+
+
+def _restore(value: Any, hint: Any) -> Any:
+    """One option back from JSON: lists were tuples, null in a plain float was infinity."""
+    if isinstance(value, list):
+        return tuple(value)
+    if value is None and hint is float:
+        return math.inf
+    return value
+
+
+def config_from_options(options: dict[str, dict[str, Any]]) -> JobConfig:
+    """The JobConfig a stats.json's ``options`` were written from.
+
+    Options the stored run did not know take their defaults, and options this
+    version no longer knows are left out, so older outputs can still be retried.
+    """
+    sections = {}
+    for name, cls in SECTIONS.items():
+        stored = options.get(name) or {}
+        hints = typing.get_type_hints(cls)
+        values = {
+            field.name: _restore(stored[field.name], hints[field.name])
+            for field in dataclasses.fields(cls)
+            if field.name in stored
+        }
+        sections[name] = cls(**values)
+    return JobConfig(**sections)
+
+
+def stored_config(output: str) -> JobConfig:
+    """The configuration of the finished run in ``output``, from its stats.json."""
+    path = io.join(output, "stats.json")
+    if not io.exists(path):
+        raise ConfigError(
+            f"--output: {path} not found; retry-failed needs the folder of a finished run "
+            "(an interrupted run resumes by running `paircurate run` again with its options)"
+        )
+    try:
+        options = json.loads(io.read_bytes(path))["options"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"--output: {path} has no run options to retry ({error!r})") from None
+    return config_from_options(options)
+
+
+def check_beam_args(beam_args: list[str]) -> None:
+    """Refuse our own options: the retry must use the stored ones, or nothing would match."""
+    ours = {
+        prefix + flag_name(field.name)[2:]
+        for cls in SECTIONS.values()
+        for field in dataclasses.fields(cls)
+        for prefix in ("--", "--no-")
+    }
+    given = [arg.split("=", 1)[0] for arg in beam_args if arg.startswith("--")]
+    clashes = sorted(set(given) & ours)
+    if clashes:
+        raise ConfigError(
+            f"retry-failed reuses the options stored in DIR/stats.json; {', '.join(clashes)} "
+            "would change them: start a new run with `paircurate run` instead"
+        )
+
+
+def retry_failed(output: str, beam_args: list[str] = ()) -> dict:
+    """Rerun the job in ``output`` retrying its retryable failures; returns the new stats."""
+    check_beam_args(list(beam_args))
+    config = stored_config(output)
+    config = dataclasses.replace(
+        config, output=dataclasses.replace(config.output, output=output, retry_failed=True)
+    )
+    stats = run_job(config, list(beam_args))
+    counts = stats.get("retry") or {}
+    if counts.get("rows") is None:
+        log.info("retry-failed: done (this runner reports no counters of retried rows)")
+    else:
+        log.info(
+            "retry-failed: %d failed rows downloaded again, %d of them now succeed",
+            counts["rows"], counts["recovered"],
+        )  # fmt: skip
+    return stats
