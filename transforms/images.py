@@ -2,7 +2,10 @@
 
 The image is decoded once: for JPEG, Pillow's draft mode lets libjpeg decode at
 1/2, 1/4 or 1/8 scale when the target is that much smaller, which is most of
-the CPU saved on large web photos.
+the CPU saved on large web photos. Other formats are first reduced by an integer
+factor (block averages, as OpenCV's INTER_AREA and so img2dataset downscale)
+before the LANCZOS pass. The pHash is taken of the scaled image, before any
+padding or cropping, rather than of another reduction of the decoded one.
 """
 
 from __future__ import annotations
@@ -56,11 +59,12 @@ def process_image(body: bytes, config: ImageConfig) -> ImageResult:
             _apply_rules(result, config)
         if result.reason is None:
             image = _decode(image, config, result)
-            result.phash = phash_hex(phash(_for_phash(image)))
-            resized = resize(image, config)
-            result.image_sha256 = hashlib.sha256(resized.tobytes()).hexdigest()
-            result.width, result.height = resized.size
-            result.encoded = encode(resized, config)
+            scaled = scale(image, config)
+            result.phash = phash_hex(phash(_phash_source(image, scaled)))
+            final = frame(scaled, config)
+            result.image_sha256 = hashlib.sha256(final.tobytes()).hexdigest()
+            result.width, result.height = final.size
+            result.encoded = encode(final, config)
             result.image_format = config.encode_format
     except Image.DecompressionBombError as error:
         result.reason, result.detail = "image_too_many_pixels", str(error)
@@ -113,18 +117,30 @@ def _decode(image: Image.Image, config: ImageConfig, result: ImageResult) -> Ima
         if target is not None:
             image.draft("RGB", target)
     image.load()
-    image = ImageOps.exif_transpose(image)
+    ImageOps.exif_transpose(image, in_place=True)  # in place: no copy when upright
     return to_rgb(image)
 
 
-# pHash looks at a 32 x 32 reduction; from 128 px up, a box-filtered start changes
-# at most a bit or two of it and saves most of the cost of a large LANCZOS resize.
+# pHash looks at a 32 x 32 reduction; from 128 px up, a box-filtered or resized
+# start changes at most a bit or two of it and saves most of the cost of a large
+# LANCZOS resize.
 _PHASH_SOURCE = 128
 
 
 def _for_phash(image: Image.Image) -> Image.Image:
     factor = min(image.size) // _PHASH_SOURCE
     return image.reduce(factor) if factor > 1 else image
+
+
+def _phash_source(decoded: Image.Image, scaled: Image.Image) -> Image.Image:
+    """The scaled image where it is smaller and still 128 px or more, else the decoded one.
+
+    The scaled image is the whole picture (padding and cropping come after), so
+    hashing it costs a fraction of hashing the decoded one, and an upscale or a
+    small target never lowers the detail the hash sees.
+    """
+    smaller = scaled.width < decoded.width and min(scaled.size) >= _PHASH_SOURCE
+    return _for_phash(scaled if smaller else decoded)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -153,10 +169,25 @@ def target_size(width: int, height: int, config: ImageConfig) -> tuple[int, int]
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def resize(image: Image.Image, config: ImageConfig) -> Image.Image:
+# Before LANCZOS, reduce by whole factors while the image stays at least this many
+# times the target: block averages cost a fraction of LANCZOS taps over the full
+# image. Measured on the bench photos scaled 4-5x down: 0.36 of 255 levels mean
+# difference from a LANCZOS of the full image (a reduction to just above the
+# target, as INTER_AREA does, differs by 2.1).
+_REDUCING_GAP = 2.0
+_RESAMPLE = Image.Resampling.LANCZOS
+
+
+def scale(image: Image.Image, config: ImageConfig) -> Image.Image:
+    """The image at its target size (see ``target_size``), not yet padded or cropped."""
     target = target_size(*image.size, config)
-    if target is not None and target != image.size:
-        image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if target is None or target == image.size:
+        return image
+    return image.resize(target, _RESAMPLE, reducing_gap=_REDUCING_GAP)
+
+
+def frame(image: Image.Image, config: ImageConfig) -> Image.Image:
+    """Pad (border) or crop (center_crop) a scaled image to the output square."""
     size = config.image_size
     if config.resize_mode == "center_crop":
         width, height = image.size
@@ -166,10 +197,14 @@ def resize(image: Image.Image, config: ImageConfig) -> Image.Image:
     elif config.resize_mode == "border" and image.size != (size, size):
         width, height = image.size
         if width <= size and height <= size:
-            canvas = Image.new("RGB", (size, size), (0, 0, 0))
-            canvas.paste(image, ((size - width) // 2, (size - height) // 2))
-            image = canvas
+            left, top = (size - width) // 2, (size - height) // 2
+            image = image.crop((-left, -top, size - left, size - top))  # outside: black
     return image
+
+
+def resize(image: Image.Image, config: ImageConfig) -> Image.Image:
+    """Scale, then pad or crop: the image as it goes into a shard."""
+    return frame(scale(image, config), config)
 
 
 def encode(image: Image.Image, config: ImageConfig) -> bytes:

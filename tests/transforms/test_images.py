@@ -8,10 +8,11 @@ import struct
 import zlib
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from paircurate.schemas.config import ImageConfig
 from paircurate.transforms.images import process_image
+from paircurate.transforms.phash import phash, phash_hex
 
 from .helpers import BLUE, RED, decoded, image_bytes
 
@@ -347,3 +348,48 @@ def test_measurements_leave_out_bytes_and_reason() -> None:
         "phash": result.phash,
     }
     assert len(result.image_sha256) == 64 and len(result.phash) == 16
+
+
+def _picture_png(width: int, height: int) -> tuple[Image.Image, bytes]:
+    """Gradients with a few sharp-edged discs on top (detail a pHash can see), and PNG bytes."""
+    red = Image.linear_gradient("L").resize((width, height))
+    green = red.transpose(Image.Transpose.ROTATE_90).resize((width, height))
+    blue = Image.radial_gradient("L").resize((width, height))
+    source = Image.merge("RGB", (red, green, blue))
+    draw = ImageDraw.Draw(source)
+    for i in range(12):
+        x, y = i * 97 % width, i * 61 % height
+        draw.ellipse((x, y, x + width // 5, y + height // 4), fill=(i * 50 % 256, i * 90 % 256, 0))
+    out = io.BytesIO()
+    source.save(out, format="PNG")
+    return source, out.getvalue()
+
+
+def test_large_image_is_reduced_before_lanczos_without_visible_change() -> None:
+    # 1000x750 -> 100x75 is 10x: a 5x block reduction first, then LANCZOS over 2x;
+    # only sharp edges differ from a LANCZOS of the whole image, and by little.
+    source, body = _picture_png(1000, 750)
+    result = process_image(body, _config(resize_mode="keep_ratio_largest"))
+    full = source.resize((100, 75), Image.Resampling.LANCZOS)
+    pixels = decoded(result.encoded).convert("RGB").tobytes()
+    differences = [abs(a - b) for a, b in zip(pixels, full.tobytes(), strict=True)]
+    assert (result.width, result.height) == (100, 75)
+    assert sum(differences) / len(differences) < 0.5, "mean difference in levels of 255"
+
+
+def test_phash_is_of_the_scaled_image_before_padding() -> None:
+    source, body = _picture_png(800, 600)
+    result = process_image(body, _config(image_size=256, resize_mode="border"))
+    scaled = source.resize((256, 192), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    assert result.phash == phash_hex(phash(scaled))
+    assert abs(int(result.phash, 16) ^ int(phash_hex(phash(source)), 16)).bit_count() <= 2
+
+
+@pytest.mark.parametrize(("size", "resize_mode"), [(400, "keep_ratio"), (64, "border")])
+def test_phash_of_upscaled_or_small_targets_is_of_the_decoded_image(
+    size: int, resize_mode: str
+) -> None:
+    # Upscaled (300 -> 400) or scaled under 128 px (to 64): the decoded image has more detail.
+    source, body = _picture_png(300, 200)
+    result = process_image(body, _config(image_size=size, resize_mode=resize_mode))
+    assert result.phash == phash_hex(phash(source))
