@@ -73,10 +73,13 @@ class BucketsDoFn(beam.DoFn):
         self.raw_dir, self.maker = raw_dir, maker
         self.local_edges = Metrics.counter("paircurate", "dedup_local_edges")
         self.entries = Metrics.counter("paircurate", "dedup_entries")
+        self.rows = Metrics.counter("paircurate", "dedup_rows")
 
     def process(self, chunk: int, partitions: int) -> Iterator:
         rows = read_chunk(self.raw_dir, chunk, FEATURE_COLUMNS)
-        result = local_buckets(ChunkFeatures.from_rows(chunk, rows), self.maker)
+        features = ChunkFeatures.from_rows(chunk, rows)
+        self.rows.inc(len(features))
+        result = local_buckets(features, self.maker)
         self.local_edges.inc(len(result.edges))
         for edge in result.edges:
             yield beam.pvalue.TaggedOutput("edges", edge)

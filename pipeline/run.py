@@ -39,6 +39,13 @@ STAGE_COUNTERS = {
     "write": ("write_samples", "write_ms"),
 }
 RETRY_COUNTERS = {"rows": "fetch_rows_retried", "recovered": "fetch_rows_recovered"}
+DEDUP_COUNTERS = {
+    "rows": "dedup_rows",
+    "local_edges": "dedup_local_edges",
+    "bucket_entries": "dedup_entries",
+    "candidates_rejected": "dedup_candidates_rejected",
+    "unconverged_edges": "dedup_unconverged_edges",
+}
 
 
 def parse_args(argv: list[str] | None) -> tuple[JobConfig, list[str]]:
@@ -139,17 +146,19 @@ def stage_metrics(counters: dict[str, float]) -> dict[str, dict[str, float]]:
     return stages
 
 
-def retry_counts(counters: dict[str, float]) -> dict[str, float | None]:
-    """Rows a --retry-failed run downloaded again, and how many of them now succeed."""
+def counter_group(counters: dict[str, float], names: dict[str, str]) -> dict[str, float | None]:
+    """Named counters (None each where the runner reports none), e.g. RETRY_COUNTERS."""
     if not counters:
-        return dict.fromkeys(RETRY_COUNTERS)
-    return {key: counters.get(name, 0) for key, name in RETRY_COUNTERS.items()}
+        return dict.fromkeys(names)
+    return {key: counters.get(name, 0) for key, name in names.items()}
 
 
 def complete_stats(output: str, result, duration: float, retried: bool = False) -> dict:
     """Add the wall time and stage timings, known only after the run, to stats.json.
 
-    A --retry-failed run also records what it retried (``retry``), from the counters.
+    ``dedup`` holds what the Decide step counted (a non-zero ``unconverged_edges``
+    means --cluster-rounds was too low); a --retry-failed run also records what
+    it retried (``retry``).
     """
     path = io.join(output, "stats.json")
     stats = json.loads(io.read_bytes(path))
@@ -157,7 +166,8 @@ def complete_stats(output: str, result, duration: float, retried: bool = False) 
     stats["rows_per_s"] = round(stats["rows_in"] / duration, 1) if duration else None
     counters = counter_values(result)
     stats["stages"] = stage_metrics(counters)
+    stats["dedup"] = counter_group(counters, DEDUP_COUNTERS)
     if retried:
-        stats["retry"] = retry_counts(counters)
+        stats["retry"] = counter_group(counters, RETRY_COUNTERS)
     io.write_bytes(path, json.dumps(stats, indent=2).encode())
     return stats

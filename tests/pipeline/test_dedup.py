@@ -43,6 +43,9 @@ def test_every_labelled_duplicate_is_caught_and_one_copy_stays(first_run):
         assert keeper["uid"] == best["uid"]
     dropped = sum(len(members) - 1 for members in clusters.values())
     assert stats["reason"]["near_duplicate"]["count"] == dropped
+    # Every downloaded pair went through the Decide step, and its clusters converged.
+    assert stats["dedup"]["rows"] == stats["kept"] + dropped
+    assert stats["dedup"]["unconverged_edges"] == 0
 
 
 def test_no_distinct_pairs_are_merged(first_run):
