@@ -23,11 +23,11 @@ import time
 
 WORKER = r"""
 import json, resource, sys, time
-from paircurate.pipeline.demo import DEMO_DEFAULTS
+from paircurate.pipeline.demo import demo_defaults
 from paircurate.pipeline.run import run
 manifest, output = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
-stats = run([*DEMO_DEFAULTS, "--input", manifest, "--output", output,
+stats = run([*demo_defaults(), "--input", manifest, "--output", output,
              "--allow-private-networks", *sys.argv[3:]])
 print(json.dumps({"seconds": time.perf_counter() - started, "rows_in": stats["rows_in"],
                   "kept": stats["kept"], "stages": stats["stages"],

@@ -16,8 +16,16 @@ from paircurate.synthweb import SyntheticWeb, SyntheticWebServer, WebMix, write_
 log = logging.getLogger(__name__)
 
 # Rules the demo turns on so that its labelled tiny and extreme-aspect images show
-# up as drops; a real run sets its own.
+# up as drops, and the project's reference scorer at its calibrated threshold (no
+# real CLIP weights can be downloaded for a demo); a real run sets its own.
 DEMO_DEFAULTS = ["--min-image-size", "64", "--max-aspect-ratio", "4", "--timeout", "3"]
+
+
+def demo_defaults() -> list[str]:
+    from paircurate.transforms.reference_scorer import MODEL_NAME, REFERENCE_THRESHOLD
+
+    clip = ["--clip-model", MODEL_NAME, "--clip-threshold", str(REFERENCE_THRESHOLD)]
+    return [*DEMO_DEFAULTS, *clip]
 
 
 def run_demo(
@@ -36,7 +44,7 @@ def run_demo(
             web, server.base_url, os.path.join(output, "input", "manifest.parquet")
         )
         argv = [
-            *DEMO_DEFAULTS,
+            *demo_defaults(),
             *extra_args,
             "--input", manifest,
             "--output", output,

@@ -1,8 +1,10 @@
-"""The curation job graph: Read -> CheckUrls -> Captions -> Fetch -> Decide -> Write.
+"""The curation job graph: Read -> CheckUrls -> Captions -> Fetch -> Score, Decide -> Write.
 
-Fetch drops URL repeats and commits each chunk as a raw shard; Decide finds
+Fetch drops URL repeats and commits each chunk as a raw shard; Score gives
+every downloaded pair its CLIP score (``pipeline.score``); Decide finds
 duplicate clusters over the committed chunks' metadata (``pipeline.dedup``);
-Write merges the decisions into each chunk's rows and writes the outputs.
+Write merges scores and decisions into each chunk's rows, applies the CLIP
+thresholds and writes the outputs.
 With --text-only, Fetch commits the chunks without downloading, Decide sees
 captions only, and Write puts the surviving rows in DIR/metadata/.
 
@@ -28,6 +30,7 @@ from paircurate.pipeline.dedup import FindDuplicates
 from paircurate.pipeline.fetch import FetchChunkDoFn
 from paircurate.pipeline.grouping import GroupRows
 from paircurate.pipeline.read import InputPlan, ReadFileDoFn
+from paircurate.pipeline.score import Score, score_cut
 from paircurate.pipeline.write import FinalizeDoFn, MergeSummariesFn, WriteShardDoFn
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.records import RowCodec, ledger_schema
@@ -110,28 +113,37 @@ class WriteOutputs(beam.PTransform):
     Decide step's cluster decisions on the way.
     """
 
-    def __init__(self, config: JobConfig, raw_dir: str, codec: RowCodec, chunks, fetched, info):
+    def __init__(
+        self, config: JobConfig, raw_dir: str, codec: RowCodec, chunks, fetched, info, cut=None
+    ):
         super().__init__()
         self.config, self.raw_dir, self.codec = config, raw_dir, codec
-        self.chunks, self.fetched, self.run_info = chunks, fetched, info
+        self.chunks, self.fetched, self.run_info, self.cut = chunks, fetched, info, cut
 
     def expand(self, inputs):
-        settled, decisions = inputs
+        settled, decisions, scores = inputs
+        cut = self.cut
         output = self.config.output.output
         text_only = self.config.output.text_only
-        writer = WriteShardDoFn(output, self.raw_dir, self.codec.schema, text_only)
+        clip = self.config.clip if scores_pairs(self.config) else None
+        writer = WriteShardDoFn(output, self.raw_dir, self.codec.schema, text_only, clip)
         fetched = beam.pvalue.AsDict(self.fetched | "AsKeys" >> beam.Map(lambda c: (c, True)))
         grouped = settled | "GroupByChunk" >> GroupRows(
             self.codec, ledger_chunk_key, self.chunks, every_key=self.chunks
         )
         parts = "metadata" if text_only else "shards"
         return (
-            {"settled": grouped, "decisions": decisions}
+            {"settled": grouped, "decisions": decisions, "scores": scores}
             | "WithDecisions" >> beam.CoGroupByKey()
-            | "WriteShard" >> beam.ParDo(writer, fetched)
+            | "WriteShard" >> beam.ParDo(writer, fetched, cut)
             | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
             | "Finalize" >> beam.ParDo(FinalizeDoFn(output, self.run_info, parts=parts))
         )
+
+
+def scores_pairs(config: JobConfig) -> bool:
+    """Whether this run scores its pairs with CLIP (never a text-only run)."""
+    return config.clip.scores and not config.output.text_only
 
 
 def find_duplicates(config: JobConfig) -> bool:
@@ -165,5 +177,10 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         decisions = fetched | "Decide" >> FindDuplicates(config.dedup, raw_dir, chunks, with_images)
     else:
         decisions = pipeline | "NoDecisions" >> beam.Create([])
-    write = WriteOutputs(config, raw_dir, codec, chunks, fetched, run_info)
-    return (settled, decisions) | "Write" >> write
+    if scores_pairs(config):
+        scores = fetched | "Score" >> Score(config.clip, raw_dir)
+        cut = score_cut(scores, config.clip)
+    else:
+        scores, cut = pipeline | "NoScores" >> beam.Create([]), None
+    write = WriteOutputs(config, raw_dir, codec, chunks, fetched, run_info, cut)
+    return (settled, decisions, scores) | "Write" >> write

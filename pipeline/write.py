@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
@@ -21,7 +22,9 @@ from apache_beam.metrics import Metrics
 from paircurate.pipeline import io
 from paircurate.pipeline.fetch import image_member, raw_paths, read_raw_rows
 from paircurate.schemas.codes import Status
+from paircurate.schemas.config import ClipConfig
 from paircurate.schemas.records import rows_to_table
+from paircurate.transforms.clip_filter import judge_score
 from paircurate.transforms.ledger import summarize_shard, with_status
 from paircurate.transforms.shards import TarWriter, read_members, sample_members, shard_name
 
@@ -37,6 +40,22 @@ DECIDED = (
 )  # fmt: skip
 
 
+SCORED = ("clip_score", "caption_truncated")
+
+
+def apply_scores(rows: list[dict], scores: list[dict]) -> dict[str, dict]:
+    """Put each downloaded pair's CLIP score on its row; returns the score records by uid.
+
+    A URL repeat with the same caption has its original's uid but no image.
+    """
+    by_uid = {record["uid"]: record for record in scores}
+    for row in rows:
+        record = by_uid.get(row["uid"])
+        if record is not None and row.get("image_format") is not None:
+            row.update((name, record[name]) for name in SCORED)
+    return by_uid
+
+
 def apply_decisions(rows: list[dict], decisions: list[dict]) -> None:
     """Merge the Decide step's cluster decisions into the rows they are about, by uid."""
     by_uid = {decision["uid"]: decision for decision in decisions}
@@ -47,29 +66,45 @@ def apply_decisions(rows: list[dict], decisions: list[dict]) -> None:
 
 
 class WriteShardDoFn(beam.DoFn):
-    """(chunk, {"settled": [rows], "decisions": [...]}) -> a summary, once the outputs exist.
+    """(chunk, {"settled", "decisions", "scores"}) -> a summary, once the outputs exist.
 
     The rows that went through Fetch come from the chunk's raw Parquet, the
-    cluster decisions from the Decide step; each row's status follows from its
-    reason. A text-only run writes DIR/metadata/part-NNNNN.parquet instead of a
-    shard: the rows that survived, ready to be fetched later.
+    cluster decisions from the Decide step, the CLIP scores from the Score step
+    (judged against the thresholds of ``clip``, with ``cut`` the score at the
+    top-fraction cut); each row's status follows from its reason. A text-only
+    run writes DIR/metadata/part-NNNNN.parquet instead of a shard: the rows
+    that survived, ready to be fetched later.
     """
 
-    def __init__(self, output_dir: str, raw_dir: str, schema: pa.Schema, text_only: bool = False):
+    def __init__(
+        self,
+        output_dir: str,
+        raw_dir: str,
+        schema: pa.Schema,
+        text_only: bool = False,
+        clip: ClipConfig | None = None,
+    ):
         self.output_dir = output_dir
         self.raw_dir = raw_dir
         self.schema = schema
         self.text_only = text_only
+        self.clip = clip
         self.samples = Metrics.counter("paircurate", "write_samples")
         self.write_ms = Metrics.counter("paircurate", "write_ms")
 
-    def process(self, element: tuple[int, dict], fetched: dict[int, bool]) -> Iterator[dict]:
+    def process(
+        self, element: tuple[int, dict], fetched: dict[int, bool], cut: float | None = None
+    ) -> Iterator[dict]:
         started = time.perf_counter()
         chunk, groups = element
         rows = [row for settled in groups["settled"] for row in settled]
+        scores: dict[str, dict] = {}
         if chunk in fetched:
             fetched_rows = read_raw_rows(self.raw_dir, chunk)
+            scores = apply_scores(fetched_rows, list(groups.get("scores", ())))
             apply_decisions(fetched_rows, list(groups["decisions"]))
+            if self.clip is not None:
+                fetched_rows = [judge_score(row, self.clip, cut) for row in fetched_rows]
             rows.extend(fetched_rows)
         name = shard_name(chunk)
         rows = [with_status(row) for row in sorted(rows, key=_row_order)]
@@ -86,10 +121,24 @@ class WriteShardDoFn(beam.DoFn):
                 io.join(shards, f"{name}.tar"), lambda stream: self._write_tar(stream, chunk, kept)
             )
             write_parquet(io.join(shards, f"{name}.parquet"), kept, self.schema)
+            if self.clip is not None and self.clip.write_embeddings:
+                self._write_embeddings(name, kept, scores)
         write_parquet(io.join(self.output_dir, "ledger", f"part-{name}.parquet"), rows, self.schema)
         self.samples.inc(len(kept))
         self.write_ms.inc(int((time.perf_counter() - started) * 1000))
         yield summarize_shard(name, rows, tar_bytes)
+
+    def _write_embeddings(self, name: str, kept: list[dict], scores: dict[str, dict]) -> None:
+        """img_emb/img_emb_NNNNN.npy and text_emb/text_emb_NNNNN.npy, rows in shard order."""
+        folder = io.join(self.output_dir, "embeddings")
+        for kind in ("image", "text"):
+            prefix = "img_emb" if kind == "image" else "text_emb"
+            vectors = [
+                np.frombuffer(scores[row["uid"]][f"{kind}_embedding"], np.float16) for row in kept
+            ]
+            array = np.stack(vectors) if vectors else np.zeros((0, 0), np.float16)
+            path = io.join(folder, prefix, f"{prefix}_{name}.npy")
+            io.write_atomically(path, lambda stream, a=array: np.save(stream, a))
 
     def _write_tar(self, stream, chunk: int, kept: list[dict]) -> int:
         writer = TarWriter(stream)

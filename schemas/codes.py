@@ -75,6 +75,13 @@ REASONS: dict[str, Reason] = _reasons(
         "dedup",
         "the caption's cluster already keeps --caption-cluster-cap pairs",
     ),
+    # CLIP scoring
+    Reason(
+        "clip_below_threshold",
+        _D,
+        "clip",
+        "the CLIP score is below a threshold in force (the detail names it and the score)",
+    ),
     # download
     Reason("download_http_404", _F, "fetch", "the server answered 404 Not Found"),
     Reason("download_http_410", _F, "fetch", "the server answered 410 Gone"),

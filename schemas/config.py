@@ -333,6 +333,74 @@ class DedupConfig:
         )
 
 
+CLIP_DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    """Which CLIP model scores the pairs, and which scores are kept."""
+
+    clip_model: str = opt(
+        "ViT-B-32",
+        "open_clip model name (ViT-B-32, ...), an hf-hub:ORG/NAME id, paircurate-ref (the "
+        "project's small reference scorer, what the demo and tests use) or none (no scoring)",
+    )
+    clip_pretrained: str = opt(
+        "laion2b_s34b_b79k", "open_clip pretrained tag, read from open_clip's cache"
+    )
+    clip_checkpoint: str = opt(
+        "", "a local checkpoint file for --clip-model, instead of --clip-pretrained"
+    )
+    clip_device: str = opt(
+        "auto", "where the model runs: auto (cuda when present), cpu or cuda", choices=CLIP_DEVICES
+    )
+    clip_batch_size: int = opt(64, "pairs embedded per batch")
+    clip_threshold: float | None = opt(
+        None, "drop pairs whose image-caption cosine similarity is below this"
+    )
+    clip_threshold_by_lang: tuple[str, ...] = opt(
+        (),
+        "thresholds per caption language, e.g. en=0.28,default=0.26 (LAION-5B's); "
+        "default applies to every other language",
+    )
+    clip_keep_fraction: float | None = opt(
+        None, "keep only this top fraction of pairs by score (DataComp's best: 0.3)"
+    )
+    write_embeddings: bool = opt(
+        False, "write image and text embeddings per shard (float16, in shard Parquet order)"
+    )
+
+    def __post_init__(self) -> None:
+        _require(bool(self.clip_model), "--clip-model: name a model, or none to turn scoring off")
+        _require(self.clip_device in CLIP_DEVICES, f"--clip-device: pick one of {CLIP_DEVICES}")
+        _require(self.clip_batch_size >= 1, "--clip-batch-size must be at least 1")
+        if self.clip_threshold is not None:
+            _require(-1 <= self.clip_threshold <= 1, "--clip-threshold must be in -1..1")
+        if self.clip_keep_fraction is not None:
+            _require(0 < self.clip_keep_fraction <= 1, "--clip-keep-fraction must be in (0, 1]")
+        self.thresholds_by_language()  # validates the pairs
+
+    @property
+    def scores(self) -> bool:
+        return self.clip_model.lower() != "none"
+
+    def thresholds_by_language(self) -> dict[str, float]:
+        """--clip-threshold-by-lang as {language: threshold}; "default" for the others."""
+        found: dict[str, float] = {}
+        for item in self.clip_threshold_by_lang:
+            language, sep, value = item.partition("=")
+            try:
+                threshold = float(value)
+            except ValueError:
+                threshold = math.nan
+            _require(
+                bool(sep) and bool(language) and -1 <= threshold <= 1,
+                f"--clip-threshold-by-lang: {item!r} is not LANG=THRESHOLD (e.g. en=0.28)",
+            )
+            found[language.strip().lower()] = threshold
+        return found
+
+
 @dataclass(frozen=True)
 class OutputConfig:
     """Where and how the outputs are written."""
@@ -365,6 +433,7 @@ class JobConfig:
     download: DownloadConfig = field(default_factory=DownloadConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    clip: ClipConfig = field(default_factory=ClipConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig(output="out"))
 
 
@@ -374,5 +443,6 @@ SECTIONS: dict[str, type] = {
     "download": DownloadConfig,
     "image": ImageConfig,
     "dedup": DedupConfig,
+    "clip": ClipConfig,
     "output": OutputConfig,
 }

@@ -47,6 +47,12 @@ LEDGER_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("width", pa.int32(), "width of the image written to the shard"),
     ("height", pa.int32(), "height of the image written to the shard"),
     ("image_format", pa.string(), "extension of the image in the shard: jpg, png or webp"),
+    ("clip_score", pa.float32(), "cosine similarity of the CLIP image and caption embeddings"),
+    (
+        "caption_truncated",
+        pa.bool_(),
+        "the caption had more tokens than the CLIP text encoder reads",
+    ),
 )
 
 LEDGER_FIELDS = tuple(pa.field(name, dtype) for name, dtype, _ in LEDGER_COLUMNS)

@@ -47,6 +47,7 @@ def job_args(
         "--max-aspect-ratio", "4",
         "--shard-size", "48",
         "--keep-cols", keep,
+        "--clip-model", "paircurate-ref",
         *extra,
     ]  # fmt: skip
 

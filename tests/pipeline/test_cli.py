@@ -50,6 +50,15 @@ def test_bad_option_values_name_their_flag(flag, value, tmp_path, capsys):
 
 
 def test_missing_input_is_a_clear_error(tmp_path, capsys):
-    code = main(["run", "--input", str(tmp_path / "none.csv"), "--output", str(tmp_path / "o")])
+    code = main(["run", "--input", str(tmp_path / "none.csv"), "--output", str(tmp_path / "o"),
+                 "--clip-model", "none"])  # fmt: skip
     assert code == 2
     assert "no Parquet, CSV, TSV or JSONL files found" in capsys.readouterr().err
+
+
+def test_clip_weights_that_cannot_be_had_stop_the_run_before_its_input(tmp_path, capsys):
+    # No network here: LAION's ViT-B-32 weights are not in open_clip's cache.
+    code = main(["run", "--input", str(tmp_path / "none.csv"), "--output", str(tmp_path / "o")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "--clip-checkpoint" in error and "no Parquet" not in error

@@ -140,5 +140,8 @@ def test_multi_processing_workers_give_the_same_shards(first_run, manifest, tmp_
     assert first == {p.name: p.read_bytes() for p in shard_files(parallel, ".tar")}
     assert len(read_ledger(parallel)) == PAIRS
     decided = ("uid", "status", "reason", "duplicate_of", "cluster_id", "caption_cluster")
+    # The model scored in two worker processes, in other batches: same scores.
+    scores = lambda out: {r["uid"]: r["clip_score"] or 0.0 for r in read_ledger(out)}  # noqa: E731
+    assert scores(output) == pytest.approx(scores(parallel), abs=1e-5)
     decisions = lambda out: sorted(tuple(r[k] or "" for k in decided) for r in read_ledger(out))  # noqa: E731
     assert decisions(output) == decisions(parallel)

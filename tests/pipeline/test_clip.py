@@ -1,0 +1,119 @@
+"""CLIP scoring in the job: scores equal a direct forward; thresholds drop what they should."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from conftest import read_ledger, run_job_on, shard_files
+from PIL import Image
+
+from paircurate.schemas.config import ClipConfig, ConfigError
+from paircurate.transforms.clip import load_clip
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def scored_run(manifest, tmp_path_factory):
+    """The session web scored by the reference scorer, with embeddings written."""
+    output = tmp_path_factory.mktemp("clip") / "out"
+    stats = run_job_on(manifest, output, "--write-embeddings")
+    return output, stats
+
+
+def _by_uid(output) -> dict[str, dict]:
+    return {row["uid"]: row for row in read_ledger(output)}
+
+
+def test_every_downloaded_pair_has_a_score(scored_run):
+    output, _ = scored_run
+    for row in read_ledger(output):
+        downloaded = row["image_format"] is not None
+        assert (row["clip_score"] is not None) == downloaded, row
+        if downloaded:
+            assert -1.0 <= row["clip_score"] <= 1.0 and row["caption_truncated"] is False
+
+
+def test_scores_and_embeddings_equal_a_direct_open_clip_forward(scored_run):
+    output, _ = scored_run
+    tar = shard_files(output, ".tar")[0]
+    table = pq.read_table(tar.with_suffix(".parquet")).to_pylist()
+    image_embeddings = np.load(output / "embeddings" / "img_emb" / f"img_emb_{tar.stem}.npy")
+    text_embeddings = np.load(output / "embeddings" / "text_emb" / f"text_emb_{tar.stem}.npy")
+    assert image_embeddings.dtype == np.float16 and len(image_embeddings) == len(table) > 0
+    scorer = load_clip(ClipConfig(clip_model="paircurate-ref", clip_device="cpu"))
+    model, preprocess, tokenizer = scorer.model, scorer.preprocess, scorer.tokenizer
+    with tarfile.open(tar) as archive:
+        for i, row in enumerate(table):
+            image = Image.open(io.BytesIO(archive.extractfile(f"{row['key']}.jpg").read()))
+            with torch.inference_mode():
+                image_vector = model.encode_image(preprocess(image.convert("RGB"))[None])[0]
+                text_vector = model.encode_text(tokenizer([row["caption_normalized"]]))[0]
+            image_vector = (image_vector / image_vector.norm()).numpy()
+            text_vector = (text_vector / text_vector.norm()).numpy()
+            assert row["clip_score"] == pytest.approx(float(image_vector @ text_vector), abs=1e-5)
+            np.testing.assert_allclose(image_embeddings[i], image_vector, atol=2e-3)
+            np.testing.assert_allclose(text_embeddings[i], text_vector, atol=2e-3)
+
+
+def _rerun(manifest, tmp_path, source, *extra: str) -> dict[str, dict]:
+    """The job again over the scored run's raw shards (no downloads) with other thresholds."""
+    import shutil
+
+    copy = tmp_path / "again"
+    shutil.copytree(source / "fetch", copy / "fetch")
+    run_job_on(manifest, copy, *extra)
+    return _by_uid(copy)
+
+
+def test_absolute_and_per_language_thresholds_drop_exactly_the_pairs_below(
+    scored_run, manifest, tmp_path
+):
+    output, _ = scored_run
+    before = _by_uid(output)
+    kept_scores = sorted(r["clip_score"] for r in before.values() if r["status"] == "kept")
+    threshold = kept_scores[len(kept_scores) // 2]
+    english = kept_scores[len(kept_scores) // 4]
+    after = _rerun(
+        manifest, tmp_path, output,
+        "--clip-threshold-by-lang", f"en={english},default={threshold}",
+    )  # fmt: skip
+    for uid, row in before.items():
+        if row["status"] != "kept":
+            assert after[uid]["reason"] == row["reason"]
+            continue
+        limit = english if row["language"] == "en" else threshold
+        below = row["clip_score"] < np.float32(limit)
+        assert (after[uid]["reason"] == "clip_below_threshold") == below, after[uid]
+        if below:
+            assert f"{limit:.4f}" in after[uid]["reason_detail"]
+
+
+def test_keep_fraction_keeps_the_top_scores(scored_run, manifest, tmp_path):
+    output, _ = scored_run
+    before = _by_uid(output)
+    after = _rerun(manifest, tmp_path, output, "--clip-keep-fraction", "0.5")
+    scored = [r for r in before.values() if r["clip_score"] is not None]
+    kept = [after[r["uid"]] for r in scored if after[r["uid"]]["status"] == "kept"]
+    cut = [after[r["uid"]] for r in scored if after[r["uid"]]["reason"] == "clip_below_threshold"]
+    assert kept and cut
+    assert min(r["clip_score"] for r in kept) >= max(r["clip_score"] for r in cut)
+    # The cut is the median score of every scored pair, dedup drops included
+    # (an approximate quantile, and byte copies tie, hence a few rows of slack).
+    lowest_kept = min(r["clip_score"] for r in kept)
+    above = sum(r["clip_score"] >= lowest_kept for r in scored)
+    assert abs(above - len(scored) / 2) <= 0.05 * len(scored)
+
+
+def test_a_missing_checkpoint_fails_before_any_input_is_read(tmp_path):
+    with pytest.raises(ConfigError, match="--clip-checkpoint"):
+        run_job_on(
+            str(tmp_path / "no-such-input.parquet"), tmp_path / "out",
+            "--clip-model", "paircurate-ref", "--clip-checkpoint", str(tmp_path / "missing.pt"),
+        )  # fmt: skip
+    assert not (tmp_path / "out").exists()
