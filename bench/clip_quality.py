@@ -10,6 +10,11 @@ open_clip path as a real model, and filtered at ``REFERENCE_THRESHOLD``:
 * ``clean_kept``: share of matching rows ("clean" and the clean-but-foreign
   "non_english") at or above it; the issue asks for at least 0.90.
 
+The headline figures are the job's: the demo job (download, resize with
+border padding, Score step via RunInference, thresholds) over the same web,
+read back from its ledger. The same figures for scoring the decoded originals
+directly are ``direct_mismatch_removed`` / ``direct_clean_kept``.
+
 Anchor, measured in the same run: the same architecture untrained (random
 weights, seed 0) at the best threshold for this very web, i.e. what the
 figures would be without learning anything.
@@ -94,6 +99,29 @@ def score_both(
     )
 
 
+def job_quality(pairs: int, seed: int, threshold: float) -> dict[str, float]:
+    """Run the demo job over the web and read the filter's outcome from its ledger."""
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    from paircurate.pipeline.demo import run_demo
+
+    with tempfile.TemporaryDirectory(prefix="clip-quality-") as output:
+        run_demo(output, pairs, seed, ["--clip-threshold", str(threshold)])
+        ledger = pq.read_table(Path(output, "ledger")).to_pylist()
+    scored = [row for row in ledger if row["clip_score"] is not None]
+    mismatched = [row for row in scored if row["truth_label"] == "mismatched"]
+    matching = [row for row in scored if row["truth_label"] in ("clean", "non_english")]
+    below = "clip_below_threshold"
+    return {
+        "mismatch_removed": sum(row["reason"] == below for row in mismatched) / len(mismatched),
+        "clean_kept": sum(row["reason"] != below for row in matching) / len(matching),
+        "job_mismatched": len(mismatched),
+        "job_matching": len(matching),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=2000, help="rows of the held-out web")
@@ -109,6 +137,7 @@ def main() -> None:
     scores, anchor_scores = score_both(web, scorers)
     seconds = time.perf_counter() - started
     quality = filter_quality(scores, args.threshold)
+    job = job_quality(args.pairs, args.seed, args.threshold)
     oracle = best_threshold(scores.matching(), scores.mismatched())
     anchor_threshold = best_threshold(anchor_scores.matching(), anchor_scores.mismatched())
     anchor = {"threshold": anchor_threshold, **filter_quality(anchor_scores, anchor_threshold)}
@@ -123,7 +152,8 @@ def main() -> None:
         json.dumps(
             {
                 "bench": "clip_quality",
-                **{key: round(value, 4) for key, value in quality.items()},
+                **{key: round(value, 4) for key, value in job.items()},
+                **{f"direct_{key}": round(value, 4) for key, value in quality.items()},
                 "threshold": args.threshold,
                 "pairs": args.pairs,
                 "seed": args.seed,

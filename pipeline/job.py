@@ -178,7 +178,7 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
     else:
         decisions = pipeline | "NoDecisions" >> beam.Create([])
     if scores_pairs(config):
-        scores = fetched | "Score" >> Score(config.clip, raw_dir)
+        scores = fetched | "Score" >> Score(config.clip, raw_dir, config.image)
         cut = score_cut(scores, config.clip)
     else:
         scores, cut = pipeline | "NoScores" >> beam.Create([]), None

@@ -25,7 +25,8 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunIn
 
 from paircurate.pipeline import io
 from paircurate.pipeline.fetch import image_member, raw_paths, read_raw_rows
-from paircurate.schemas.config import ClipConfig
+from paircurate.schemas.config import ClipConfig, ImageConfig
+from paircurate.transforms.images import content_box
 from paircurate.transforms.shards import read_members
 
 Example = tuple[bytes, str]  # (encoded image, caption)
@@ -52,10 +53,13 @@ class ClipModelHandler(ModelHandler[Example, dict, Any]):
     def _score(self, pairs: Example, model) -> list[dict]:
         from PIL import Image
 
-        images = [Image.open(bytes_io.BytesIO(body)).convert("RGB") for _, body, _ in pairs]
-        scored = model.score(images, [caption for _, _, caption in pairs])
+        images = []
+        for _, body, _, box in pairs:
+            image = Image.open(bytes_io.BytesIO(body)).convert("RGB")
+            images.append(image.crop(box) if box is not None else image)
+        scored = model.score(images, [caption for _, _, caption, _ in pairs])
         records = []
-        for i, (uid, _, _) in enumerate(pairs):
+        for i, (uid, _, _, _) in enumerate(pairs):
             record: dict[str, Any] = {
                 "uid": uid,
                 "clip_score": float(scored.scores[i]),
@@ -68,17 +72,17 @@ class ClipModelHandler(ModelHandler[Example, dict, Any]):
         return records
 
     def get_num_bytes(self, batch: Sequence[Example]) -> int:
-        return sum(len(body) + len(caption) for pairs in batch for _, body, caption in pairs)
+        return sum(len(body) + len(caption) for pairs in batch for _, body, caption, _ in pairs)
 
     def share_model_across_processes(self) -> bool:
         return True
 
 
 class ScoreInputsDoFn(beam.DoFn):
-    """chunk -> ((chunk, a uid of the batch), [(uid, image bytes, caption)]) per batch."""
+    """chunk -> ((chunk, a uid of the batch), [pair]) per batch of its downloaded pairs."""
 
-    def __init__(self, raw_dir: str, batch_size: int):
-        self.raw_dir, self.batch_size = raw_dir, batch_size
+    def __init__(self, raw_dir: str, batch_size: int, image: ImageConfig):
+        self.raw_dir, self.batch_size, self.image = raw_dir, batch_size, image
         self.pairs = Metrics.counter("paircurate", "score_rows")
 
     def process(self, chunk: int) -> Iterator[tuple[tuple[int, str], Example]]:
@@ -91,7 +95,9 @@ class ScoreInputsDoFn(beam.DoFn):
         batch: Example = []
         with io.open_read(tar_path) as stream:
             for row, (_, image) in zip(rows, read_members(stream, names), strict=True):
-                batch.append((row["uid"], image, row.get("caption_normalized") or row["caption"]))
+                caption = row.get("caption_normalized") or row["caption"]
+                box = content_box(row["original_width"], row["original_height"], self.image)
+                batch.append((row["uid"], image, caption, box))
                 if len(batch) == self.batch_size:
                     yield self._keyed(chunk, batch)
                     batch = []
@@ -111,15 +117,16 @@ def score_records(element: tuple[tuple[int, str], list[dict]]) -> list[tuple[int
 class Score(beam.PTransform):
     """Committed chunk indexes -> (chunk, score record) for every downloaded pair."""
 
-    def __init__(self, config: ClipConfig, raw_dir: str):
+    def __init__(self, config: ClipConfig, raw_dir: str, image: ImageConfig):
         super().__init__()
-        self.config, self.raw_dir = config, raw_dir
+        self.config, self.raw_dir, self.image = config, raw_dir, image
 
     def expand(self, chunks):
         handler = KeyedModelHandler(ClipModelHandler(self.config))
         return (
             chunks
-            | "Batches" >> beam.ParDo(ScoreInputsDoFn(self.raw_dir, self.config.clip_batch_size))
+            | "Batches"
+            >> beam.ParDo(ScoreInputsDoFn(self.raw_dir, self.config.clip_batch_size, self.image))
             | "RunInference" >> RunInference(handler)
             | "ByChunk" >> beam.FlatMap(score_records)
         )

@@ -208,6 +208,33 @@ def frame(image: Image.Image, config: ImageConfig) -> Image.Image:
     return image
 
 
+def content_box(
+    width: int | None, height: int | None, config: ImageConfig
+) -> tuple[int, int, int, int] | None:
+    """The picture inside a border-padded shard image of a ``width`` x ``height`` original.
+
+    A model that scores the pair should see the picture, not the black bars.
+    The scaled size can differ by a pixel from the one computed from the
+    original (JPEG draft decoding), so the box is one pixel inside on each
+    padded side. None where nothing was padded.
+    """
+    size = config.image_size
+    target = target_size(width or 0, height or 0, config)
+    if config.resize_mode != "border" or target is None or max(target) > size:
+        return None
+    scaled_width, scaled_height = target
+    if (scaled_width, scaled_height) == (size, size):
+        return None
+    left, top = (size - scaled_width) // 2, (size - scaled_height) // 2
+    inset_x, inset_y = int(scaled_width < size), int(scaled_height < size)
+    return (
+        left + inset_x,
+        top + inset_y,
+        left + scaled_width - inset_x,
+        top + scaled_height - inset_y,
+    )
+
+
 def resize(image: Image.Image, config: ImageConfig) -> Image.Image:
     """Scale, then pad or crop: the image as it goes into a shard."""
     return frame(scale(image, config), config)

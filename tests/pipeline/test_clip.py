@@ -12,8 +12,9 @@ import torch
 from conftest import read_ledger, run_job_on, shard_files
 from PIL import Image
 
-from paircurate.schemas.config import ClipConfig, ConfigError
+from paircurate.schemas.config import ClipConfig, ConfigError, ImageConfig
 from paircurate.transforms.clip import load_clip
+from paircurate.transforms.images import content_box
 
 pytestmark = pytest.mark.slow
 
@@ -51,8 +52,11 @@ def test_scores_and_embeddings_equal_a_direct_open_clip_forward(scored_run):
     with tarfile.open(tar) as archive:
         for i, row in enumerate(table):
             image = Image.open(io.BytesIO(archive.extractfile(f"{row['key']}.jpg").read()))
+            image = image.convert("RGB")
+            box = content_box(row["original_width"], row["original_height"], ImageConfig())
+            image = image.crop(box) if box is not None else image  # the picture, not the bars
             with torch.inference_mode():
-                image_vector = model.encode_image(preprocess(image.convert("RGB"))[None])[0]
+                image_vector = model.encode_image(preprocess(image)[None])[0]
                 text_vector = model.encode_text(tokenizer([row["caption_normalized"]]))[0]
             image_vector = (image_vector / image_vector.norm()).numpy()
             text_vector = (text_vector / text_vector.norm()).numpy()
@@ -117,3 +121,21 @@ def test_a_missing_checkpoint_fails_before_any_input_is_read(tmp_path):
             "--clip-model", "paircurate-ref", "--clip-checkpoint", str(tmp_path / "missing.pt"),
         )  # fmt: skip
     assert not (tmp_path / "out").exists()
+
+
+def test_the_reference_scorer_filters_mismatched_captions_in_the_job(
+    scored_run, manifest, tmp_path
+):
+    from paircurate.transforms.reference_scorer import REFERENCE_THRESHOLD
+
+    output, _ = scored_run
+    after = _rerun(manifest, tmp_path, output, "--clip-threshold", str(REFERENCE_THRESHOLD))
+    scored = [row for row in after.values() if row["clip_score"] is not None]
+    mismatched = [row for row in scored if row["truth_label"] == "mismatched"]
+    matching = [row for row in scored if row["truth_label"] in ("clean", "non_english")]
+    removed = sum(row["reason"] == "clip_below_threshold" for row in mismatched)
+    kept = sum(row["reason"] != "clip_below_threshold" for row in matching)
+    # Measured on this web: 12 of 13 mismatched removed, every matching pair kept;
+    # bench/clip_quality.py measures the same on a held-out web of 2,000 pairs.
+    assert len(mismatched) >= 8 and removed >= 0.85 * len(mismatched)
+    assert kept >= 0.9 * len(matching)

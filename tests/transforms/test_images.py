@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from paircurate.schemas.config import ImageConfig
-from paircurate.transforms.images import process_image
+from paircurate.transforms.images import content_box, process_image
 from paircurate.transforms.phash import phash, phash_hex
 
 from .helpers import BLUE, RED, decoded, image_bytes
@@ -394,3 +394,14 @@ def test_phash_of_upscaled_or_small_targets_is_of_the_decoded_image(
     source, body = _picture_png(300, 200)
     result = process_image(body, _config(image_size=size, resize_mode=resize_mode))
     assert result.phash == phash_hex(phash(source))
+
+
+def test_content_box_finds_the_picture_inside_the_border() -> None:
+    config = _config(image_size=256, resize_mode="border")
+    box = content_box(1000, 500, config)  # scaled to 256 x 128, bars above and below
+    assert box == (0, 65, 256, 191)
+    image = process_image(_picture_png(1000, 500)[1], config)
+    pixels = decoded(image.encoded).convert("RGB")
+    assert pixels.getpixel((128, 63)) == pixels.getpixel((128, 192)) == (0, 0, 0)  # the bars
+    assert content_box(500, 500, config) is None  # square: no bars
+    assert content_box(1000, 500, _config(image_size=256, resize_mode="center_crop")) is None
