@@ -105,6 +105,8 @@ REASONS: dict[str, Reason] = _reasons(
     Reason("image_too_many_pixels", _F, "image", "more pixels than --max-pixels (bomb guard)"),
     # image rules
     Reason("image_too_small", _D, "image", "the shorter side is under --min-image-size"),
+    Reason("image_too_few_bytes", _D, "image", "the file is smaller than --min-image-bytes"),
+    Reason("image_too_large", _D, "image", "more pixels than --max-image-area"),
     Reason("image_aspect_ratio", _D, "image", "the aspect ratio is above --max-aspect-ratio"),
 )
 

@@ -227,6 +227,12 @@ class ImageConfig:
     max_pixels: int = opt(
         100_000_000, "refuse images with more pixels than this before decoding them"
     )
+    min_image_bytes: int = opt(
+        0, "drop images whose downloaded file is smaller, in bytes (LAION dropped under 5000)"
+    )
+    max_image_area: int = opt(
+        0, "drop images with more pixels than this (0: no limit), a rule unlike --max-pixels"
+    )
 
     def __post_init__(self) -> None:
         _require(self.image_size >= 1, "--image-size must be at least 1")
@@ -243,6 +249,8 @@ class ImageConfig:
         _require(self.min_image_size >= 0, "--min-image-size must be 0 or more")
         _require(self.max_aspect_ratio >= 1, "--max-aspect-ratio must be at least 1")
         _require(self.max_pixels >= 1, "--max-pixels must be at least 1")
+        _require(self.min_image_bytes >= 0, "--min-image-bytes must be 0 or more")
+        _require(self.max_image_area >= 0, "--max-image-area must be 0 or more")
 
     @property
     def quality(self) -> int:

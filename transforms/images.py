@@ -56,7 +56,7 @@ def process_image(body: bytes, config: ImageConfig) -> ImageResult:
     try:
         image = _open_checked(body, config, result)
         if result.reason is None:
-            _apply_rules(result, config)
+            _apply_rules(result, config, len(body))
         if result.reason is None:
             image = _decode(image, config, result)
             scaled = scale(image, config)
@@ -100,10 +100,16 @@ def _open_checked(body: bytes, config: ImageConfig, result: ImageResult) -> Imag
     return image
 
 
-def _apply_rules(result: ImageResult, config: ImageConfig) -> None:
+def _apply_rules(result: ImageResult, config: ImageConfig, size: int) -> None:
     width, height = result.original_width or 0, result.original_height or 0
     shorter, longer = min(width, height), max(width, height)
-    if shorter < config.min_image_size:
+    if size < config.min_image_bytes:
+        result.reason = "image_too_few_bytes"
+        result.detail = f"{size} bytes: under {config.min_image_bytes}"
+    elif config.max_image_area and width * height > config.max_image_area:
+        result.reason = "image_too_large"
+        result.detail = f"{width}x{height}: more than {config.max_image_area} pixels"
+    elif shorter < config.min_image_size:
         result.reason = "image_too_small"
         result.detail = f"{width}x{height}: shorter side under {config.min_image_size}"
     elif shorter == 0 or longer / shorter > config.max_aspect_ratio:

@@ -405,3 +405,16 @@ def test_content_box_finds_the_picture_inside_the_border() -> None:
     assert pixels.getpixel((128, 63)) == pixels.getpixel((128, 192)) == (0, 0, 0)  # the bars
     assert content_box(500, 500, config) is None  # square: no bars
     assert content_box(1000, 500, _config(image_size=256, resize_mode="center_crop")) is None
+
+
+def test_byte_and_area_rules_have_their_own_reasons() -> None:
+    body = image_bytes(40, 30)
+    few = process_image(body, _config(min_image_bytes=len(body) + 1))
+    assert (few.reason, few.detail) == (
+        "image_too_few_bytes",
+        f"{len(body)} bytes: under {len(body) + 1}",
+    )
+    assert process_image(body, _config(min_image_bytes=len(body))).ok
+    large = process_image(body, _config(max_image_area=40 * 30 - 1))
+    assert (large.reason, large.detail) == ("image_too_large", "40x30: more than 1199 pixels")
+    assert process_image(body, _config(max_image_area=40 * 30)).ok
