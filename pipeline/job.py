@@ -30,7 +30,6 @@ from paircurate.pipeline.dedup import FindDuplicates
 from paircurate.pipeline.fetch import FetchChunkDoFn
 from paircurate.pipeline.grouping import GroupRows
 from paircurate.pipeline.read import InputPlan, ReadFileDoFn
-from paircurate.pipeline.score import Score, score_cut
 from paircurate.pipeline.write import FinalizeDoFn, MergeSummariesFn, WriteShardDoFn
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.records import RowCodec, ledger_schema
@@ -178,6 +177,9 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
     else:
         decisions = pipeline | "NoDecisions" >> beam.Create([])
     if scores_pairs(config):
+        # Beam's RunInference module imports torch (half a gigabyte): only where it scores.
+        from paircurate.pipeline.score import Score, score_cut
+
         scores = fetched | "Score" >> Score(config.clip, raw_dir, config.image)
         cut = score_cut(scores, config.clip)
     else:
