@@ -17,8 +17,10 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from .helpers import QuietHandler
 
 ROBOTS_TXT = b"User-agent: *\nDisallow: /private/\n"
 
@@ -44,7 +46,7 @@ def png_header_only(width: int, height: int) -> bytes:
     )
 
 
-class _FaultHandler(BaseHTTPRequestHandler):
+class _FaultHandler(QuietHandler):
     protocol_version = "HTTP/1.1"
     server: FaultServer
     query: dict[str, str]
@@ -62,17 +64,6 @@ class _FaultHandler(BaseHTTPRequestHandler):
         else:
             self.query = {k: v[0] for k, v in parse_qs(parts.query).items()}
             route(*words[1:])
-
-    def _send(
-        self, status: int, body: bytes, content_type: str = "text/plain", **headers: str
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name.replace("_", "-"), value)
-        self.end_headers()
-        self.wfile.write(body)
 
     def _route_file(self, name: str) -> None:
         body, content_type = self.server.files[name]

@@ -30,7 +30,9 @@ def decoded(data: bytes) -> Image.Image:
     return image
 
 
-class _Handler(BaseHTTPRequestHandler):
+class QuietHandler(BaseHTTPRequestHandler):
+    """Routes ``/name/args`` to ``_route_name(*args)``, logs nothing; the fault server's base."""
+
     protocol_version = "HTTP/1.1"  # keep-alive, as real image hosts do
     server: TestServer
 
@@ -46,10 +48,15 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             route(*parts[1:])
 
-    def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str = "text/plain", **headers: str
+    ) -> None:
+        """A whole response; ``x_robots_tag="noai"`` sends the header X-Robots-Tag."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -112,7 +119,7 @@ class TestServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", 0), QuietHandler)
         self.requests: list[str] = []
         self.files: dict[str, tuple[bytes, str]] = {}
         self.slow_seconds = 1.0
