@@ -29,14 +29,22 @@ from paircurate.schemas.config import ClipConfig, ImageConfig
 from paircurate.transforms.images import content_box
 from paircurate.transforms.shards import read_members
 
-Example = tuple[bytes, str]  # (encoded image, caption)
+# (uid, encoded image, caption, the picture's box inside a border-padded image or None)
+Pair = tuple[str, bytes, str, tuple[int, int, int, int] | None]
+Example = list[Pair]  # one batch of pairs, formed by ScoreInputsDoFn
 
 
-class ClipModelHandler(ModelHandler[Example, dict, Any]):
-    """(image bytes, caption) batches -> a score record per pair, through ``transforms.clip``."""
+class ClipModelHandler(ModelHandler[Example, list, Any]):
+    """A batch of pairs -> their score records, through ``transforms.clip``.
+
+    RunInference hands over one batch at a time (``max_batch_size=1``): the
+    batches were formed, in a fixed order, by ``ScoreInputsDoFn``. Border
+    padding is cut off first: the model scores the picture, not the bars (a
+    small model such as the reference scorer is thrown by them).
+    """
 
     def __init__(self, config: ClipConfig):
-        super().__init__(min_batch_size=1, max_batch_size=config.clip_batch_size, large_model=True)
+        super().__init__(min_batch_size=1, max_batch_size=1, large_model=True)
         self.config = config
 
     def load_model(self):
