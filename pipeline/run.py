@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import asdict
 from importlib import metadata
@@ -90,6 +91,17 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def recorded_options(config: JobConfig) -> dict:
+    """The options stats.json keeps, local input paths made absolute.
+
+    ``paircurate retry-failed`` rebuilds the run from them, possibly from
+    another working directory.
+    """
+    inputs = tuple(path if "://" in path else os.path.abspath(path) for path in config.inputs.input)
+    recorded = dataclasses.replace(config, inputs=dataclasses.replace(config.inputs, input=inputs))
+    return json_safe(asdict(recorded))
+
+
 def check_clip_model(config: JobConfig) -> None:
     """Load the CLIP model once before anything is read, so a missing one fails in seconds.
 
@@ -125,7 +137,7 @@ def run_job(
     check_clip_model(config)
     plan = plan_inputs(config.inputs)
     log.info("reading %d input file(s)", len(plan.files))
-    run_info = {"options": json_safe(asdict(config)), "versions": package_versions()}
+    run_info = {"options": recorded_options(config), "versions": package_versions()}
     pipeline = test_pipeline or make_pipeline(list(beam_args))
     build(pipeline, config, plan, run_info)
     started = time.perf_counter()

@@ -62,3 +62,12 @@ def test_clip_weights_that_cannot_be_had_stop_the_run_before_its_input(tmp_path,
     assert code == 2
     error = capsys.readouterr().err
     assert "--clip-checkpoint" in error and "no Parquet" not in error
+
+
+def test_stats_record_local_inputs_as_absolute_paths(tmp_path, monkeypatch):
+    from paircurate.pipeline.run import parse_args, recorded_options
+
+    monkeypatch.chdir(tmp_path)
+    config, _ = parse_args(["--input", "lists/a.csv", "gs://bucket/b.csv", "--output", "o"])
+    recorded = recorded_options(config)["inputs"]["input"]
+    assert recorded == [str(tmp_path / "lists" / "a.csv"), "gs://bucket/b.csv"]
