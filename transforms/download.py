@@ -431,10 +431,35 @@ def _read_block(response: urllib3.BaseHTTPResponse, deadline: float, read_timeou
         raise _Failure("download_connection_error", str(error)) from None
 
 
+# A failed lookup is remembered this long: a dead domain repeated through a chunk
+# costs one lookup, and a passing DNS failure does not block its host for good.
+DNS_FAILURE_TTL_S = 60.0
+_dns_failures: dict[str, float] = {}
+
+
+class _Unresolvable(Exception):
+    pass
+
+
 @functools.lru_cache(maxsize=65536)
-def _resolve(host: str) -> tuple[str, ...]:
+def _lookup(host: str) -> tuple[str, ...]:
+    """The host's addresses; raises on failure, which lru_cache does not remember."""
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        return ()
+    except (socket.gaierror, UnicodeError) as error:
+        raise _Unresolvable(str(error)) from None
     return tuple(sorted({info[4][0] for info in infos}))
+
+
+def _resolve(host: str) -> tuple[str, ...]:
+    """The host's addresses, () where it cannot be resolved (for DNS_FAILURE_TTL_S)."""
+    failed_at = _dns_failures.get(host)
+    if failed_at is not None and time.monotonic() - failed_at < DNS_FAILURE_TTL_S:
+        return ()
+    try:
+        addresses = _lookup(host)
+    except _Unresolvable:
+        _dns_failures[host] = time.monotonic()
+        return ()
+    _dns_failures.pop(host, None)
+    return addresses

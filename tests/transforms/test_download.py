@@ -325,3 +325,25 @@ def test_user_agent_token_is_appended() -> None:
         user_agent_string(config)
         == "Mozilla/5.0 (compatible; paircurate/0.1) (compatible; my-crawl)"
     )
+
+
+def test_dns_failures_are_remembered_for_a_while_not_for_good(monkeypatch) -> None:
+    import paircurate.transforms.download as download
+
+    calls = []
+
+    def getaddrinfo(host, *args, **kwargs):
+        calls.append(host)
+        if len(calls) == 1:
+            raise socket.gaierror("temporary failure")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 0))]
+
+    monkeypatch.setattr(download.socket, "getaddrinfo", getaddrinfo)
+    now = [1000.0]
+    monkeypatch.setattr(download.time, "monotonic", lambda: now[0])
+    host = "flaky-dns.example"
+    assert download._resolve(host) == ()
+    assert download._resolve(host) == () and calls == [host]  # remembered: no second lookup
+    now[0] += download.DNS_FAILURE_TTL_S
+    assert download._resolve(host) == ("93.184.216.34",) and calls == [host, host]
+    assert download._resolve(host) == ("93.184.216.34",) and calls == [host, host]  # cached
