@@ -20,16 +20,13 @@ chunk's rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 import apache_beam as beam
 import numpy as np
-import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
-from paircurate.pipeline import io
 from paircurate.pipeline.components import ConnectedComponents
-from paircurate.pipeline.fetch import raw_paths
+from paircurate.pipeline.fetch import read_raw_rows
 from paircurate.schemas.config import DedupConfig
 from paircurate.transforms.decide import (
     Member,
@@ -55,14 +52,8 @@ FEATURE_COLUMNS = [
 ]  # fmt: skip
 
 
-def read_chunk(raw_dir: str, chunk: int, columns: list[str]) -> list[dict[str, Any]]:
-    _, parquet_path = raw_paths(raw_dir, chunk)
-    with io.open_read(parquet_path) as stream:
-        return pq.read_table(stream, columns=columns).to_pylist()
-
-
 def read_captions(raw_dir: str, chunk: int) -> dict[str, str]:
-    rows = read_chunk(raw_dir, chunk, ["uid", "caption", "caption_normalized"])
+    rows = read_raw_rows(raw_dir, chunk, ["uid", "caption", "caption_normalized"])
     return {row["uid"]: row["caption_normalized"] or row["caption"] or "" for row in rows}
 
 
@@ -76,7 +67,7 @@ class BucketsDoFn(beam.DoFn):
         self.rows = Metrics.counter("paircurate", "dedup_rows")
 
     def process(self, chunk: int, partitions: int) -> Iterator:
-        rows = read_chunk(self.raw_dir, chunk, FEATURE_COLUMNS)
+        rows = read_raw_rows(self.raw_dir, chunk, FEATURE_COLUMNS)
         features = ChunkFeatures.from_rows(chunk, rows)
         self.rows.inc(len(features))
         result = local_buckets(features, self.maker)

@@ -78,11 +78,13 @@ def copy_members(source: str, writer: TarWriter, skip: set[str]) -> int:
     return copied
 
 
-def read_raw_rows(raw_dir: str, chunk: int) -> list[dict[str, Any]]:
-    """Every row of a committed chunk, as the Fetch stage recorded it."""
+def read_raw_rows(
+    raw_dir: str, chunk: int, columns: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every row of a committed chunk, as the Fetch stage recorded it (``columns`` only)."""
     _, parquet_path = raw_paths(raw_dir, chunk)
     with io.open_read(parquet_path) as stream:
-        return pq.read_table(stream).to_pylist()
+        return pq.read_table(stream, columns=columns).to_pylist()
 
 
 class Progress:

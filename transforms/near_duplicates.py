@@ -32,7 +32,7 @@ import numpy as np
 from paircurate.schemas.config import DedupConfig
 from paircurate.transforms.minhash import MinHasher, band_keys, jaccard, shingles
 from paircurate.transforms.phash import band_keys as phash_band_keys
-from paircurate.transforms.phash import near_duplicate_pairs
+from paircurate.transforms.phash import hamming, near_duplicate_pairs
 
 Node = tuple[str, int, int, int]  # (uid, chunk, original area, pHash or 0)
 Edge = tuple[str, Node, Node]  # (graph kind, node, node)
@@ -128,7 +128,7 @@ def captions_similar(first: str, second: str, threshold: float) -> bool:
 
 
 def phash_close(first: int, second: int, max_distance: int) -> bool:
-    return (first ^ second).bit_count() <= max_distance
+    return hamming(first, second) <= max_distance
 
 
 @dataclass(frozen=True)

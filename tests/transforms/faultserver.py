@@ -15,12 +15,11 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .helpers import QuietHandler
+from .helpers import QuietHandler, serving
 
 ROBOTS_TXT = b"User-agent: *\nDisallow: /private/\n"
 
@@ -198,14 +197,5 @@ class FaultServer(ThreadingHTTPServer):
         return f"http://{self.host_port}{path}"
 
 
-@contextmanager
-def running_fault_server(**options: int) -> Iterator[FaultServer]:
-    server = FaultServer(**options)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def running_fault_server(**options: int) -> AbstractContextManager[FaultServer]:
+    return serving(FaultServer(**options))

@@ -6,7 +6,7 @@ import io
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image
@@ -138,8 +138,8 @@ class TestServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def running_server() -> Iterator[TestServer]:
-    server = TestServer()
+def serving(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
+    """Serve ``server`` from a thread for the block; shut it down and close it after."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -148,3 +148,7 @@ def running_server() -> Iterator[TestServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def running_server() -> AbstractContextManager[TestServer]:
+    return serving(TestServer())
