@@ -27,6 +27,9 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import DirectOptions
+from apache_beam.runners.direct.direct_runner import DirectRunner, SwitchingDirectRunner
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from paircurate.pipeline import io
 from paircurate.pipeline.memory import limit_malloc_arenas
@@ -35,7 +38,8 @@ from paircurate.schemas.config import JobConfig
 from paircurate.schemas.records import rows_to_table
 from paircurate.transforms.dedup import by_url, split_url_duplicates
 from paircurate.transforms.download import Downloader
-from paircurate.transforms.fetch import fetch_many
+from paircurate.transforms.fetch import fetch_many, usable_cores
+from paircurate.transforms.image_pool import ImagePool, shared_image_pool
 from paircurate.transforms.shards import TarWriter, shard_name
 
 log = logging.getLogger(__name__)
@@ -104,6 +108,23 @@ class Progress:
             log.info("%s: %d/%d rows (%.0f rows/s)", self.label, self.done, self.total, rate)
 
 
+def image_processes_for(requested: int, pipeline: beam.Pipeline) -> int:
+    """``--image-processes`` as a number: -1 (auto) becomes one per core where it helps.
+
+    The local runner in one process (its in-memory and multi-threading modes)
+    runs every Fetch thread under one GIL, so a pool of image processes lets the
+    image work use the cores. Its multi-processing mode, Dataflow, Spark and
+    Flink already run a worker process per core: a pool there would only
+    oversubscribe them.
+    """
+    if requested >= 0:
+        return requested
+    local = isinstance(pipeline.runner, (FnApiRunner, DirectRunner, SwitchingDirectRunner))
+    mode = pipeline.options.view_as(DirectOptions).direct_running_mode
+    cores = usable_cores()
+    return cores if local and mode != "multi_processing" and cores > 1 else 0
+
+
 class FetchChunkDoFn(beam.DoFn):
     """(chunk, rows) -> chunk, once the chunk's raw shard is committed.
 
@@ -124,11 +145,15 @@ class FetchChunkDoFn(beam.DoFn):
         self.retried = Metrics.counter("paircurate", "fetch_rows_retried")
         self.recovered = Metrics.counter("paircurate", "fetch_rows_recovered")
         self.downloader: Downloader | None = None
+        self.image_pool: ImagePool | None = None
 
     def setup(self) -> None:
         limit_malloc_arenas()
         if not self.config.output.text_only:
             self.downloader = Downloader(self.config.download)
+            processes = self.config.download.image_processes
+            if processes > 0:
+                self.image_pool = shared_image_pool(processes)
 
     def teardown(self) -> None:
         if self.downloader is not None:
@@ -219,7 +244,10 @@ class FetchChunkDoFn(beam.DoFn):
                 copy_members(tar_path, writer, {image_member(row["uid"], ext) for row in rows})
             pairs = ((uid, group[0]["url"]) for uid, group in sorted(groups.items()))
             threads = self.config.download.download_threads
-            for result in fetch_many(pairs, self.downloader, self.config.image, threads):
+            results = fetch_many(
+                pairs, self.downloader, self.config.image, threads, self.image_pool
+            )
+            for result in results:
                 for row in groups[result.uid]:
                     if result.image is not None:
                         writer.add(image_member(row["uid"], ext), result.image)

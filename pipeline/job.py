@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import apache_beam as beam
@@ -27,7 +27,7 @@ import apache_beam as beam
 from paircurate.pipeline import io
 from paircurate.pipeline.captions import Captions
 from paircurate.pipeline.dedup import FindDuplicates
-from paircurate.pipeline.fetch import FetchChunkDoFn
+from paircurate.pipeline.fetch import FetchChunkDoFn, image_processes_for
 from paircurate.pipeline.grouping import GroupRows
 from paircurate.pipeline.read import InputPlan, ReadFileDoFn
 from paircurate.pipeline.write import FinalizeDoFn, MergeSummariesFn, WriteShardDoFn
@@ -51,7 +51,8 @@ def fetch_fingerprint(config: JobConfig) -> str:
         "text_only": config.output.text_only,
         "raw_format": RAW_FORMAT,
     }
-    options["download"].pop("download_threads")
+    for concurrency in ("download_threads", "image_processes"):
+        options["download"].pop(concurrency)
     text = json.dumps(options, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -96,7 +97,10 @@ class Fetch(beam.PTransform):
         self.config, self.raw_dir, self.codec, self.chunks = config, raw_dir, codec, chunks
 
     def expand(self, rows):
-        fetcher = FetchChunkDoFn(self.config, self.raw_dir, self.codec.schema)
+        processes = image_processes_for(self.config.download.image_processes, rows.pipeline)
+        download = replace(self.config.download, image_processes=processes)
+        config = replace(self.config, download=download)
+        fetcher = FetchChunkDoFn(config, self.raw_dir, self.codec.schema)
         return (
             rows
             | "GroupByChunk" >> GroupRows(self.codec, fetch_chunk_key, self.chunks)

@@ -128,6 +128,13 @@ class DownloadConfig:
     """How images are fetched, and how politely."""
 
     download_threads: int = opt(32, "concurrent requests per worker")
+    image_processes: int = opt(
+        -1,
+        "processes per worker that decode, check and re-encode the downloaded images; "
+        "0 does it in the download threads; -1 (auto) starts one per core on the local "
+        "in-process runner with one worker, and none on runners that already run a worker "
+        "per core",
+    )
     connect_timeout: float = opt(5.0, "seconds allowed to open a connection")
     timeout: float = opt(10.0, "seconds allowed to wait for the response and between bytes read")
     deadline: float = opt(
@@ -176,6 +183,7 @@ class DownloadConfig:
 
     def __post_init__(self) -> None:
         _require(self.download_threads >= 1, "--download-threads must be at least 1")
+        _require(self.image_processes >= -1, "--image-processes must be -1 (auto), 0 or more")
         for name in ("connect_timeout", "timeout", "deadline"):
             _require(
                 getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive (seconds)"

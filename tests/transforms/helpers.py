@@ -152,3 +152,21 @@ def serving(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
 
 def running_server() -> AbstractContextManager[TestServer]:
     return serving(TestServer())
+
+
+CRASH_MARKER = b"crash the decoder"
+
+
+def process_or_crash(body: bytes, config):
+    """``process_image``, except that a body starting with CRASH_MARKER kills its process.
+
+    Stands in for a codec that segfaults on hostile bytes; module-level so that
+    an image pool's spawned process can import it.
+    """
+    import os
+
+    from paircurate.transforms.images import process_image
+
+    if body.startswith(CRASH_MARKER):
+        os._exit(70)
+    return process_image(body, config)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import random
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,6 +19,7 @@ from PIL import Image
 from paircurate.schemas.config import DownloadConfig, ImageConfig
 from paircurate.transforms.download import Downloader
 from paircurate.transforms.fetch import FetchResult, fetch_many
+from paircurate.transforms.image_pool import ImagePool
 
 from .faultserver import FaultServer, png_header_only, running_fault_server
 from .helpers import image_bytes
@@ -138,12 +138,24 @@ def _table(server: FaultServer) -> dict[str, tuple[str, str | None]]:
     }
 
 
-def test_every_fault_ends_with_its_own_reason(faults: FaultServer, downloader: Downloader) -> None:
+@pytest.fixture(scope="module", params=["in-threads", "image-pool"])
+def image_pool(request: pytest.FixtureRequest) -> Iterator[ImagePool | None]:
+    """Image work in the download threads, and in worker processes as the local runner does."""
+    if request.param == "in-threads":
+        yield None
+        return
+    pool = ImagePool(2)
+    yield pool
+    pool.close()
+
+
+@pytest.mark.timeout(60)  # stalls are bounded by the deadline: a hang fails here, not in CI
+def test_every_fault_ends_with_its_own_reason(
+    faults: FaultServer, downloader: Downloader, image_pool: ImagePool | None
+) -> None:
     table = _table(faults)
-    started = time.monotonic()
     pairs = [(uid, url) for uid, (url, _) in table.items()]
-    results = list(fetch_many(pairs, downloader, IMAGE_CONFIG, threads=16))
-    assert time.monotonic() - started < 10
+    results = list(fetch_many(pairs, downloader, IMAGE_CONFIG, threads=16, image_pool=image_pool))
     assert sorted(r.uid for r in results) == sorted(table)
     by_uid = {r.uid: r for r in results}
     got = {uid: (r.reason, r.measurements.get("reason_detail")) for uid, r in by_uid.items()}
