@@ -5,9 +5,14 @@ under many URLs (``?n=<i>``), with 20-50 ms of latency per request, as a remote
 image host would. Each measured run is a fresh child process, so that its peak
 memory is its own; the two contenders alternate (ours, img2dataset, ours, ...):
 
-- ours: ``fetch_many`` with a ``Downloader``, writing the images to a tar;
+- ours: ``fetch_many`` with a ``Downloader``, writing the images to a tar, as
+  one Fetch worker of the local runner does by default: the downloads in one
+  process, the image work in an ``ImagePool`` of one process per core;
+- ours_threads: the same with ``--image-processes 0``, the image work in the
+  download threads (what each worker does on a runner with a worker per core);
 - anchor: ``img2dataset.download`` on the same URL list, same thread count,
-  image size, resize mode, JPEG quality, webdataset output, one process.
+  image size, resize mode, JPEG quality, webdataset output, one process;
+- anchor_procs: img2dataset with one process per core, the same threads in all.
 
 Both run with their defaults otherwise, except that the per-host cap is raised to
 the thread count (every URL here is on one host, standing in for many) and
@@ -20,7 +25,8 @@ a user meets them: img2dataset's includes its fixed start-up (a spawned worker
 process, a logger process, sharding the input), several seconds that weigh less
 on a longer run. ``anchor_in_shard`` and ``ratio_in_shard`` take img2dataset's own
 shard timing instead (download, resize and write of the shard only): the stricter
-comparison, to quote beside ``ratio``.
+comparison, to quote beside ``ratio``. ``ratio_procs_in_shard`` sets ours
+against img2dataset using every core too (its shards' span, start-up excluded).
 """
 
 from __future__ import annotations
@@ -43,7 +49,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared_data import DATA  # noqa: E402 - bench scripts run as files, not as a package
 
+from paircurate.transforms.fetch import usable_cores  # noqa: E402
+
 PHOTOS = DATA / "openimages_ccby"
+CONTENDERS = ("ours", "anchor", "ours_threads", "anchor_procs")
 
 
 # ---------------------------------------------------------------- the image host
@@ -151,10 +160,11 @@ class PeakSampler(threading.Thread):
         return max(self.peak_mb, own)
 
 
-def run_ours(urls: list[str], threads: int, out_dir: str) -> dict:
+def run_ours(urls: list[str], threads: int, out_dir: str, image_processes: int) -> dict:
     from paircurate.schemas.config import DownloadConfig, ImageConfig
     from paircurate.transforms.download import Downloader
     from paircurate.transforms.fetch import fetch_many
+    from paircurate.transforms.image_pool import ImagePool
 
     config = DownloadConfig(
         download_threads=threads, max_per_host=threads, allow_private_networks=True
@@ -164,15 +174,18 @@ def run_ours(urls: list[str], threads: int, out_dir: str) -> dict:
     )
     started = time.perf_counter()
     downloader = Downloader(config)
+    pool = ImagePool(image_processes) if image_processes else None
     ok = 0
     with tarfile.open(os.path.join(out_dir, "00000.tar"), "w") as tar:
         pairs = ((f"{i:09d}", url) for i, url in enumerate(urls))
-        for result in fetch_many(pairs, downloader, image, threads):
+        for result in fetch_many(pairs, downloader, image, threads, pool):
             if result.image is not None:
                 ok += 1
                 _add(tar, f"{result.uid}.jpg", result.image)
                 _add(tar, f"{result.uid}.json", json.dumps(result.measurements).encode())
     downloader.close()
+    if pool is not None:
+        pool.close()
     return {"seconds": time.perf_counter() - started, "ok": ok}
 
 
@@ -184,20 +197,24 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def run_anchor(url_file: str, threads: int, count: int, out_dir: str) -> dict:
+def run_anchor(url_file: str, threads: int, count: int, out_dir: str, processes: int) -> dict:
+    """img2dataset with ``threads`` in all: one shard per process, so that each works at once."""
     import img2dataset
 
     started = time.perf_counter()
     img2dataset.download(
         url_list=url_file, input_format="txt", output_folder=out_dir, output_format="webdataset",
         image_size=256, resize_mode="border", encode_format="jpg", encode_quality=95,
-        thread_count=threads, processes_count=1, number_sample_per_shard=count,
+        thread_count=threads // processes, processes_count=processes,
+        number_sample_per_shard=-(-count // processes),
         extract_exif=False, retries=0, timeout=10,
     )  # fmt: skip
     seconds = time.perf_counter() - started
-    stats = json.loads(Path(out_dir, "00000_stats.json").read_text())
-    shard_seconds = stats["end_time"] - stats["start_time"]
-    return {"seconds": seconds, "ok": stats["successes"], "shard_seconds": shard_seconds}
+    shards = [json.loads(path.read_text()) for path in Path(out_dir).glob("*_stats.json")]
+    shards = [stats for stats in shards if "start_time" in stats]
+    span = max(s["end_time"] for s in shards) - min(s["start_time"] for s in shards)
+    ok = sum(stats["successes"] for stats in shards)
+    return {"seconds": seconds, "ok": ok, "shard_seconds": span}
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -205,10 +222,14 @@ def worker(args: argparse.Namespace) -> None:
     sampler = PeakSampler()
     sampler.start()
     with tempfile.TemporaryDirectory(prefix="bench-download-") as out_dir:
+        cores = usable_cores()
         if args.worker == "ours":
-            measured = run_ours(urls, args.threads, out_dir)
+            measured = run_ours(urls, args.threads, out_dir, cores if cores > 1 else 0)
+        elif args.worker == "ours_threads":
+            measured = run_ours(urls, args.threads, out_dir, 0)
         else:
-            measured = run_anchor(args.url_file, args.threads, len(urls), out_dir)
+            processes = cores if args.worker == "anchor_procs" else 1
+            measured = run_anchor(args.url_file, args.threads, len(urls), out_dir, processes)
     measured["peak_mb"] = sampler.stop()
     print(json.dumps(measured))
 
@@ -232,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=64)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--worker", choices=("ours", "anchor"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     parser.add_argument("--url-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -255,9 +276,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def report(args: argparse.Namespace, url_file: str) -> None:
-    runs: dict[str, list[dict]] = {"ours": [], "anchor": []}
+    runs: dict[str, list[dict]] = {kind: [] for kind in CONTENDERS}
     for run in range(args.runs):
-        for kind in ("ours", "anchor"):
+        for kind in CONTENDERS:
             measured = measure(kind, url_file, args.threads)
             measured["images_per_s"] = measured["ok"] / measured["seconds"]
             runs[kind].append(measured)
@@ -265,16 +286,29 @@ def report(args: argparse.Namespace, url_file: str) -> None:
     for kind, measured in runs.items():
         if any(m["ok"] != args.images for m in measured):
             print(f"warning: {kind} did not fetch every image: {[m['ok'] for m in measured]}")
-    ours = statistics.median(m["images_per_s"] for m in runs["ours"])
-    anchor = statistics.median(m["images_per_s"] for m in runs["anchor"])
-    in_shard = statistics.median(m["ok"] / m["shard_seconds"] for m in runs["anchor"])
+
+    def median_rate(kind: str, seconds: str = "seconds") -> float:
+        return statistics.median(m["ok"] / m[seconds] for m in runs[kind])
+
+    def peak(kind: str) -> float:
+        return round(max(m["peak_mb"] for m in runs[kind]), 1)
+
+    ours, anchor = median_rate("ours"), median_rate("anchor")
+    threads_only = median_rate("ours_threads")
+    in_shard = median_rate("anchor", "shard_seconds")
+    procs_in_shard = median_rate("anchor_procs", "shard_seconds")
     print(json.dumps({
         "bench": "download", "ours": round(ours, 1), "anchor": round(anchor, 1),
         "unit": "images/s", "ratio": round(ours / anchor, 3),
-        "ours_peak_mb": round(max(m["peak_mb"] for m in runs["ours"]), 1),
-        "anchor_peak_mb": round(max(m["peak_mb"] for m in runs["anchor"]), 1),
-        "images": args.images, "threads": args.threads,
+        "ours_peak_mb": peak("ours"), "anchor_peak_mb": peak("anchor"),
+        "images": args.images, "threads": args.threads, "cores": usable_cores(),
         "anchor_in_shard": round(in_shard, 1), "ratio_in_shard": round(ours / in_shard, 3),
+        "ours_threads": round(threads_only, 1),
+        "ratio_threads_in_shard": round(threads_only / in_shard, 3),
+        "ours_threads_peak_mb": peak("ours_threads"),
+        "anchor_procs_in_shard": round(procs_in_shard, 1),
+        "ratio_procs_in_shard": round(ours / procs_in_shard, 3),
+        "anchor_procs_peak_mb": peak("anchor_procs"),
     }))  # fmt: skip
 
 
