@@ -6,7 +6,9 @@ URLs from one site does one DNS lookup, and a per-host cap keeps many threads
 from descending on one site at once.
 
 Safety: only http(s); every redirect hop is resolved and refused when it points
-at a loopback, private, link-local, multicast or reserved address; the body is
+at a loopback, private, link-local, multicast or reserved address, and the
+connection goes to the very address that was checked, never through a second
+lookup that a rebinding DNS server could answer differently; the body is
 capped in bytes both as sent and after gunzip (a gzip bomb is refused, not
 inflated); an attempt has a total deadline, so a trickling body cannot hold a
 thread for ever. Politeness: X-Robots-Tag opt-outs, optional robots.txt, retries
@@ -22,13 +24,15 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -179,6 +183,7 @@ class Downloader:
                 "Accept-Encoding": "identity",
             },
         )
+        self._pool.pool_classes_by_scheme = _pinned_pool_classes(self._connect_addresses)
         self._robots: RobotsCache | None = None
         if config.respect_robots_txt:
             self._robots = RobotsCache(self._fetch_robots_txt, config.user_agent_token)
@@ -285,11 +290,18 @@ class Downloader:
             raise _Failure(*problem)
         parts = urlsplit(url)
         host = _ascii_host(parts.hostname or "")
-        if self.config.allow_private_networks:
-            return host
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
-        if f"{host}:{port}" in self.trusted_hosts:
-            return host
+        self._connect_addresses(host, parts.port or _DEFAULT_PORTS.get(parts.scheme.lower()))
+        return host
+
+    def _connect_addresses(self, host: str, port: int | None) -> tuple[str, ...]:
+        """Where a connection to ``host`` may go: its checked addresses, or the name as is.
+
+        Raises the reason when it may go nowhere. The URL check and the
+        connection both ask here, and the lookup is cached, so the socket
+        opens to an address that was checked.
+        """
+        if self.config.allow_private_networks or f"{host}:{port}" in self.trusted_hosts:
+            return (host,)
         addresses = _resolve(host)
         if not addresses:
             raise _Failure("download_dns_error", f"cannot resolve host {host!r}")
@@ -300,7 +312,7 @@ class Downloader:
                 f"{host} resolves to non-public address {blocked[0]} "
                 "(--allow-private-networks permits it)",
             )
-        return host
+        return addresses
 
     def _request(self, url: str, deadline: float) -> urllib3.BaseHTTPResponse:
         left = deadline - time.monotonic()
@@ -331,6 +343,50 @@ class Downloader:
         result, _ = self._attempt(robots_url, ROBOTS_TXT_MAX_BYTES, check_robots=False)
         status = result.http_status
         return rules_from_fetch(status, result.body, result.reason)
+
+
+class _PinnedConnection:
+    """Opens its socket to the addresses ``connect_addresses`` allows, in turn.
+
+    urllib3 would resolve the host name again when it connects; between the
+    check and that second lookup a DNS server can swap a public address for
+    an internal one (DNS rebinding). TLS still checks the certificate against
+    the host name.
+    """
+
+    connect_addresses: Callable[[str, int | None], tuple[str, ...]]
+    _dns_host: str
+    port: int | None
+
+    def _new_conn(self):
+        host = self._dns_host
+        failure: Exception | None = None
+        for address in self.connect_addresses(host, self.port):
+            self._dns_host = address
+            try:
+                return super()._new_conn()  # urllib3's own connect, timeouts and errors
+            except (NewConnectionError, ConnectTimeoutError) as error:
+                failure = error
+            finally:
+                self._dns_host = host
+        assert failure is not None
+        raise failure
+
+
+def _pinned_pool_classes(connect_addresses: Callable) -> dict[str, type]:
+    """urllib3 pool classes for http(s) whose connections go through ``connect_addresses``."""
+    classes = {}
+    for scheme, pool, connection in (
+        ("http", HTTPConnectionPool, HTTPConnection),
+        ("https", HTTPSConnectionPool, HTTPSConnection),
+    ):
+        pinned = type(
+            f"Pinned{connection.__name__}",
+            (_PinnedConnection, connection),
+            {"connect_addresses": staticmethod(connect_addresses)},
+        )
+        classes[scheme] = type(f"Pinned{pool.__name__}", (pool,), {"ConnectionCls": pinned})
+    return classes
 
 
 def _raise_cause(error: BaseException):

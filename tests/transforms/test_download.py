@@ -347,3 +347,40 @@ def test_dns_failures_are_remembered_for_a_while_not_for_good(monkeypatch) -> No
     now[0] += download.DNS_FAILURE_TTL_S
     assert download._resolve(host) == ("93.184.216.34",) and calls == [host, host]
     assert download._resolve(host) == ("93.184.216.34",) and calls == [host, host]  # cached
+
+
+def test_the_connection_goes_to_the_checked_address_not_a_rebound_one(
+    server: TestServer, monkeypatch
+) -> None:
+    """DNS rebinding: a public answer for the check, then 127.0.0.1 for urllib3's own lookup."""
+    import paircurate.transforms.download as download
+
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["93.184.216.34"])  # public: passes the guard
+
+    def rebinding_getaddrinfo(host, port, *args, **kwargs):
+        if host != "rebind.example":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.1")  # every later answer: the test server's
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
+    download._lookup.cache_clear()
+    port = server.server_address[1]
+    downloader = _downloader(allow_private_networks=False, connect_timeout=0.3, deadline=2.0)
+    connected: list[tuple] = []
+    real_create = download.urllib3.util.connection.create_connection
+
+    def recording_create(address, *args, **kwargs):
+        connected.append(address)
+        return real_create(address, *args, **kwargs)
+
+    monkeypatch.setattr(download.urllib3.util.connection, "create_connection", recording_create)
+    try:
+        result = downloader.fetch(f"http://rebind.example:{port}/image/rebind-probe")
+    finally:
+        downloader.close()
+        download._lookup.cache_clear()
+    assert connected == [("93.184.216.34", port)]
+    assert result.reason in ("download_connection_error", "download_timeout")
+    assert "/image/rebind-probe" not in server.requests
