@@ -51,7 +51,7 @@ def fetch_fingerprint(config: JobConfig) -> str:
         "text_only": config.output.text_only,
         "raw_format": RAW_FORMAT,
     }
-    for concurrency in ("download_threads", "image_processes"):
+    for concurrency in ("download_threads", "image_processes", "max_bytes_in_flight"):
         options["download"].pop(concurrency)
     text = json.dumps(options, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

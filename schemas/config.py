@@ -159,6 +159,12 @@ class DownloadConfig:
         "longest wait before a retry, in seconds; a Retry-After asking for more gives up at once",
     )
     max_per_host: int = opt(16, "concurrent requests to one host name, at most")
+    max_bytes_in_flight: int = opt(
+        256_000_000,
+        "response bytes a worker holds at once, being read or waiting for the image work; "
+        "new downloads wait while they reach it (a body already being read may pass it, "
+        "by at most --max-bytes)",
+    )
     user_agent: str = opt(
         "Mozilla/5.0 (compatible; paircurate/0.1)",
         "User-Agent header sent with every request",
@@ -197,6 +203,7 @@ class DownloadConfig:
                 0 <= value < math.inf, f"--{name.replace('_', '-')} must be 0 or more (seconds)"
             )
         _require(self.max_per_host >= 1, "--max-per-host must be at least 1")
+        _require(self.max_bytes_in_flight >= 1, "--max-bytes-in-flight must be at least 1")
         _require(
             all(ch.isalnum() or ch in "-_." for ch in self.user_agent_token),
             "--user-agent-token: use letters, digits, '-', '_' and '.' only",

@@ -44,6 +44,7 @@ from urllib3.exceptions import (
 )
 
 from paircurate.schemas.config import DownloadConfig
+from paircurate.transforms.budget import BodyBudget, Held
 from paircurate.transforms.robots import (
     ROBOTS_TXT_MAX_BYTES,
     RobotsCache,
@@ -184,17 +185,21 @@ class Downloader:
             },
         )
         self._pool.pool_classes_by_scheme = _pinned_pool_classes(self._connect_addresses)
+        self.budget = BodyBudget(config.max_bytes_in_flight)
         self._robots: RobotsCache | None = None
         if config.respect_robots_txt:
             self._robots = RobotsCache(self._fetch_robots_txt, config.user_agent_token)
 
-    def fetch(self, url: str) -> DownloadResult:
-        """Download ``url``; retries what may pass next time, waiting as the server asks."""
+    def fetch(self, url: str, held: Held | None = None) -> DownloadResult:
+        """Download ``url``; retries what may pass next time, waiting as the server asks.
+
+        ``held`` (from ``self.budget.hold()``) is told the body's size as it is read.
+        """
         started = time.perf_counter()
         attempts = 0
         while True:
             attempts += 1
-            result, retry_after = self._attempt(url, self.config.max_bytes)
+            result, retry_after = self._attempt(url, self.config.max_bytes, held=held)
             wait = self._retry_wait(result, retry_after, attempts)
             if wait is None:
                 break
@@ -209,10 +214,10 @@ class Downloader:
         self._pool.clear()
 
     def _attempt(
-        self, url: str, cap: int, check_robots: bool = True
+        self, url: str, cap: int, check_robots: bool = True, held: Held | None = None
     ) -> tuple[DownloadResult, str | None]:
         try:
-            return self._follow(url, cap, check_robots), None
+            return self._follow(url, cap, check_robots, held), None
         except _Failure as failure:
             failed = DownloadResult(
                 reason=failure.reason, detail=failure.detail, http_status=failure.status
@@ -238,7 +243,7 @@ class Downloader:
         backoff = self.config.retry_backoff * 2 ** (attempts - 1)
         return min(self.config.max_retry_wait, backoff) * random.uniform(0.5, 1.0)
 
-    def _follow(self, url: str, cap: int, check_robots: bool) -> DownloadResult:
+    def _follow(self, url: str, cap: int, check_robots: bool, held: Held | None) -> DownloadResult:
         deadline: float | None = None  # starts with the first request, not while queued
         for _hop in range(self.config.max_redirects + 1):
             host = self._check_target(url)
@@ -254,7 +259,7 @@ class Downloader:
                     if response.status in _REDIRECTS and response.headers.get("Location"):
                         url = urljoin(url, response.headers["Location"])
                         continue
-                    return self._answer(response, deadline, cap)
+                    return self._answer(response, deadline, cap, held)
                 finally:
                     if not response.isclosed():
                         # An unread body would be read as the next response on this connection.
@@ -265,7 +270,7 @@ class Downloader:
         )
 
     def _answer(
-        self, response: urllib3.BaseHTTPResponse, deadline: float, cap: int
+        self, response: urllib3.BaseHTTPResponse, deadline: float, cap: int, held: Held | None
     ) -> DownloadResult:
         status = response.status
         if status >= 400:
@@ -279,7 +284,7 @@ class Downloader:
             )
             if directive is not None:
                 raise _Failure("download_opted_out", f"X-Robots-Tag: {directive}", status)
-        body = _read_capped(response, deadline, cap, self.config.timeout)
+        body = _read_capped(response, deadline, cap, self.config.timeout, held)
         content_type = response.headers.get("Content-Type")
         return DownloadResult(body=body, http_status=status, content_type=content_type)
 
@@ -439,9 +444,16 @@ def _inflater(response: urllib3.BaseHTTPResponse) -> _Inflater | None:
 
 
 def _read_capped(
-    response: urllib3.BaseHTTPResponse, deadline: float, cap: int, read_timeout: float
+    response: urllib3.BaseHTTPResponse,
+    deadline: float,
+    cap: int,
+    read_timeout: float,
+    held: Held | None = None,
 ) -> bytes:
-    """The body, inflated if compressed; refuses more than ``cap`` bytes and a passed deadline."""
+    """The body, inflated if compressed; refuses more than ``cap`` bytes and a passed deadline.
+
+    ``held`` learns the size read so far, block by block.
+    """
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > cap:
         raise _Failure("download_too_large", f"Content-Length {declared} > {cap} bytes")
@@ -458,6 +470,8 @@ def _read_capped(
         if size > cap:
             raise _Failure("download_too_large", f"body exceeds {cap} bytes")
         chunks.append(block)
+        if held is not None:
+            held.set(size)
     if size == 0:
         raise _Failure("download_empty", "the response body is empty", response.status)
     return b"".join(chunks)

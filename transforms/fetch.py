@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paircurate.schemas.config import ImageConfig
+from paircurate.transforms.budget import Held
 from paircurate.transforms.download import Downloader
 from paircurate.transforms.image_pool import ImagePool
 from paircurate.transforms.images import process_image
@@ -58,7 +59,21 @@ def fetch_one(
     image_slots: threading.Semaphore | None = None,
     image_pool: ImagePool | None = None,
 ) -> FetchResult:
-    download = downloader.fetch(url)
+    with downloader.budget.hold() as held:
+        return _fetch_held(uid, url, downloader, image_config, image_slots, image_pool, held)
+
+
+def _fetch_held(
+    uid: str,
+    url: str,
+    downloader: Downloader,
+    image_config: ImageConfig,
+    image_slots: threading.Semaphore | None,
+    image_pool: ImagePool | None,
+    held: Held,
+) -> FetchResult:
+    """``fetch_one`` while the body counts against the downloader's byte budget."""
+    download = downloader.fetch(url, held)
     measured: dict[str, Any] = {
         "http_status": download.http_status,
         "content_type": download.content_type,

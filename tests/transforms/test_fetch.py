@@ -138,3 +138,33 @@ def test_fetch_many_is_lazy_over_its_input(server: TestServer, downloader: Downl
     assert len(consumed) <= 3
     rest = list(results)
     assert sorted(r.uid for r in [first, *rest]) == sorted(str(i) for i in range(12))
+
+
+def test_a_byte_budget_of_one_lets_one_body_in_at_a_time(server: TestServer) -> None:
+    """With the cap reached by any one body, eight threads download one after another."""
+    downloader = Downloader(
+        DownloadConfig(allow_private_networks=True, retries=0, max_bytes_in_flight=1)
+    )
+    paths = ["/image/red", "/image/blue", "/image/tiny", "/status/404", "/big/5000"] * 4
+    pairs = [(f"uid-{i}", server.url(path)) for i, path in enumerate(paths)]
+    try:
+        results = list(fetch_many(pairs, downloader, IMAGE_CONFIG, threads=8))
+    finally:
+        downloader.close()
+    assert len(results) == len(paths)
+    largest = max(r.measurements.get("bytes") or 0 for r in results)
+    assert largest == 5000
+    assert downloader.budget.peak == largest  # never two bodies at once
+    assert downloader.budget.used == 0  # every body, failed or not, gave its bytes back
+
+
+def test_the_byte_budget_counts_bodies_until_their_image_is_done(server: TestServer) -> None:
+    downloader = Downloader(DownloadConfig(allow_private_networks=True, retries=0))
+    pairs = [(f"uid-{i}", server.url("/image/red")) for i in range(12)]
+    try:
+        results = list(fetch_many(pairs, downloader, IMAGE_CONFIG, threads=4))
+    finally:
+        downloader.close()
+    body = results[0].measurements["bytes"]
+    assert body <= downloader.budget.peak <= 4 * body
+    assert downloader.budget.used == 0
