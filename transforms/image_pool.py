@@ -5,8 +5,12 @@ also passes through Python (open, EXIF, pHash, hashing) between its C calls. In
 one process those steps queue for the GIL behind dozens of download threads, so
 a single worker used about 1.3 of 2 cores (measured by ``bench/download.py``).
 Handing each body to a process of its own keeps the download threads' process
-light and lets the image work use every core: the bench's images/s rose by
-about a third.
+light and lets the image work use every core.
+
+Each process has its own pipe, and a download thread that takes an idle one
+sends the body and waits on the answer itself: no feeder or manager threads
+(as in ``concurrent.futures.ProcessPoolExecutor``) that would pass every image
+through more GIL hand-offs in the busy parent.
 
 The pool is for a worker that has the machine to itself, as the local
 in-process runner does; runners that already start one worker per core need
@@ -14,8 +18,9 @@ none (``--image-processes``). Processes are spawned, never forked: a Beam
 worker runs gRPC threads that a fork would copy in an unknown state.
 
 A decoder that crashes on hostile bytes (a segfault in a codec) kills only its
-process: the pool is replaced, the image is tried once more in a fresh
-process, and an image that kills that one too is ``image_decode_error``.
+process, which works on that one image: the process is replaced, the image is
+tried once more in the new one, and an image that kills that one too is
+``image_decode_error``.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import multiprocessing
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from paircurate.schemas.config import ImageConfig
 from paircurate.transforms.images import ImageResult, process_image
@@ -34,54 +40,101 @@ from paircurate.transforms.images import ImageResult, process_image
 log = logging.getLogger(__name__)
 
 ImageWork = Callable[[bytes, ImageConfig], ImageResult]
+_CONTEXT = multiprocessing.get_context("spawn")
+
+
+def _serve(connection: Connection, work: ImageWork) -> None:
+    """A pool process: answer each (body, config) with ``work``'s result until told to stop."""
+    while True:
+        try:
+            request = connection.recv()
+        except (EOFError, OSError):
+            return  # the parent went away
+        if request is None:
+            return
+        try:
+            answer = (True, work(*request))
+        except Exception as error:  # noqa: BLE001 - handed back and raised in the caller
+            answer = (False, error)
+        connection.send(answer)
+
+
+class _Process:
+    def __init__(self, work: ImageWork):
+        self.connection, child = _CONTEXT.Pipe()
+        self.process: BaseProcess = _CONTEXT.Process(
+            target=_serve, args=(child, work), name="paircurate-image", daemon=True
+        )
+        self.process.start()
+        child.close()
+
+    def run(self, body: bytes, config: ImageConfig) -> ImageResult:
+        self.connection.send((body, config))
+        ok, answer = self.connection.recv()
+        if not ok:
+            raise answer
+        return answer
+
+    def stop(self) -> None:
+        try:
+            self.connection.send(None)
+        except OSError:
+            pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.connection.close()
 
 
 class ImagePool:
-    """``process_image`` run in ``processes`` spawned processes; safe to call from many threads."""
+    """``work`` (``process_image``) run in ``processes`` spawned processes; thread-safe."""
 
     def __init__(self, processes: int, work: ImageWork = process_image):
         if processes < 1:
             raise ValueError("an image pool needs at least one process")
-        self.processes = processes
         self.work = work  # module-level, so that the child can import it by name
         self._lock = threading.Lock()
-        self._generation = 0
-        self._executor = self._start()
+        self._processes = [_Process(work) for _ in range(processes)]
+        self._idle: queue.SimpleQueue[_Process] = queue.SimpleQueue()
+        for process in self._processes:
+            self._idle.put(process)
 
-    def _start(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(max_workers=self.processes, mp_context=context)
+    @property
+    def pids(self) -> list[int | None]:
+        with self._lock:
+            return [process.process.pid for process in self._processes]
 
     def process(self, body: bytes, config: ImageConfig) -> ImageResult:
         """The image's result; a crashed decoder process becomes a reason, never an exception."""
-        for attempt in (1, 2):
-            with self._lock:
-                executor, generation = self._executor, self._generation
+        for _attempt in (1, 2):
+            worker = self._idle.get()
             try:
-                return executor.submit(self.work, body, config).result()
-            except BrokenProcessPool:
-                self._replace(generation)
-                if attempt == 2:
-                    return ImageResult(
-                        sha256=hashlib.sha256(body).hexdigest(),
-                        reason="image_decode_error",
-                        detail="the image decoder's process died on this image, twice",
-                    )
-        raise AssertionError("unreachable")
+                return worker.run(body, config)
+            except (EOFError, OSError):
+                worker = self._replace(worker)
+            finally:
+                self._idle.put(worker)
+        return ImageResult(
+            sha256=hashlib.sha256(body).hexdigest(),
+            reason="image_decode_error",
+            detail="the image decoder's process died on this image, twice",
+        )
 
-    def _replace(self, generation: int) -> None:
-        """A fresh pool for the broken one, once, however many threads saw it break."""
+    def _replace(self, dead: _Process) -> _Process:
+        log.warning("an image decoder process died (exit code %s); starting another",
+                    dead.process.exitcode)  # fmt: skip
+        dead.stop()
+        fresh = _Process(self.work)
         with self._lock:
-            if generation != self._generation:
-                return
-            log.warning("an image decoder process died; starting a new pool")
-            broken, self._executor = self._executor, self._start()
-            self._generation += 1
-        broken.shutdown(wait=False, cancel_futures=True)
+            self._processes[self._processes.index(dead)] = fresh
+        return fresh
 
     def close(self) -> None:
         with self._lock:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            processes, self._processes = self._processes, []
+        for process in processes:
+            process.stop()
 
 
 _shared: dict[int, ImagePool] = {}
@@ -93,7 +146,7 @@ def shared_image_pool(processes: int) -> ImagePool:
 
     A runner may set up many instances of the fetching DoFn in one process;
     each starting its own processes would multiply them past the core count.
-    The processes end with the worker (concurrent.futures joins them at exit).
+    The processes are daemons: they end with the worker.
     """
     with _shared_lock:
         pool = _shared.get(processes)
