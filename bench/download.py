@@ -40,7 +40,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -165,6 +164,7 @@ def run_ours(urls: list[str], threads: int, out_dir: str, image_processes: int) 
     from paircurate.transforms.download import Downloader
     from paircurate.transforms.fetch import fetch_many
     from paircurate.transforms.image_pool import ImagePool
+    from paircurate.transforms.shards import TarWriter
 
     config = DownloadConfig(
         download_threads=threads, max_per_host=threads, allow_private_networks=True
@@ -176,25 +176,19 @@ def run_ours(urls: list[str], threads: int, out_dir: str, image_processes: int) 
     downloader = Downloader(config)
     pool = ImagePool(image_processes) if image_processes else None
     ok = 0
-    with tarfile.open(os.path.join(out_dir, "00000.tar"), "w") as tar:
+    with open(os.path.join(out_dir, "00000.tar"), "wb") as stream:
+        tar = TarWriter(stream)  # the Fetch stage's own writer
         pairs = ((f"{i:09d}", url) for i, url in enumerate(urls))
         for result in fetch_many(pairs, downloader, image, threads, pool):
             if result.image is not None:
                 ok += 1
-                _add(tar, f"{result.uid}.jpg", result.image)
-                _add(tar, f"{result.uid}.json", json.dumps(result.measurements).encode())
+                tar.add(f"{result.uid}.jpg", result.image)
+                tar.add(f"{result.uid}.json", json.dumps(result.measurements).encode())
+        tar.close()
     downloader.close()
     if pool is not None:
         pool.close()
     return {"seconds": time.perf_counter() - started, "ok": ok}
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    import io
-
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
 
 
 def run_anchor(url_file: str, threads: int, count: int, out_dir: str, processes: int) -> dict:

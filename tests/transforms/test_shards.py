@@ -77,6 +77,24 @@ def _tar(members: list[tuple[str, bytes]]) -> bytes:
     return out.getvalue()
 
 
+def test_tar_writes_reach_the_stream_in_large_pieces_and_read_back_whole() -> None:
+    class CountingStream(io.BytesIO):
+        writes = 0
+
+        def write(self, data) -> int:
+            CountingStream.writes += 1
+            return super().write(data)
+
+    members = [(f"{i:09d}.jpg", bytes([i % 256]) * 10_000) for i in range(300)]
+    out = CountingStream()
+    writer = TarWriter(out)
+    writer.add_all(members)
+    writer.close()
+    assert CountingStream.writes <= 4  # 3 MB in 1 MB pieces, not three writes per member
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue()), mode="r:") as tar:
+        assert [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()] == members
+
+
 def test_tar_is_byte_identical_for_the_same_members() -> None:
     assert _tar(MEMBERS) == _tar(list(MEMBERS))
 
