@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PAIRS ?= 1000
 DEMO_OUT ?= out/demo
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,17 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: lint
+# The report's test opens the page in headless Chromium: Debian's chromium and
+# chromium-driver, installed where missing (as root, as CI runs).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		apt-get install -y --no-install-recommends chromium chromium-driver || \
+		{ apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; }
+
+test: lint browser
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) browser
 	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)

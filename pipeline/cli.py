@@ -1,5 +1,10 @@
 """The ``paircurate`` command: ``run`` the job on your lists, ``retry-failed`` what failed for
-a passing reason, or ``demo`` it on a synthetic web."""
+a passing reason, ``demo`` it on a synthetic web, or ``report`` on a finished run.
+
+``run``, ``retry-failed`` and ``demo`` end by writing DIR/report.html. If that
+fails, the job's outputs stay complete, the error is logged with the command
+that makes the report again, and the exit status is 1 (bad options: 2).
+"""
 
 from __future__ import annotations
 
@@ -46,6 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", required=True, help="folder for the demo's outputs")
     demo.add_argument("--pairs", type=int, default=1000, help="input rows to generate")
     demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic web")
+    report = commands.add_parser(
+        "report",
+        help="write DIR/report.html, the quality report of a finished run",
+        description="Read a finished run's ledger, stats.json and a few sampled images and write "
+        "DIR/report.html: one self-contained page (funnel, CLIP scores, languages, captions, "
+        "image sizes, duplicate clusters, sample grids, run details) that opens offline.",
+    )
+    report.add_argument("output", metavar="DIR", help="the --output folder of a finished run")
+    report.add_argument(
+        "--no-images",
+        dest="images",
+        action="store_false",
+        help="leave thumbnails out of the sample grids (reads no tar files)",
+    )
     return parser
 
 
@@ -55,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
+    if args.command == "report":
+        if rest:
+            parser.error(f"report takes no other arguments: {' '.join(rest)}")
+        return report_command(args.output, args.images)
     try:
         from paircurate.pipeline.demo import run_demo, summary_text
 
@@ -70,6 +93,30 @@ def main(argv: list[str] | None = None) -> int:
             stats = run_demo(args.output, args.pairs, args.seed, rest)
         print(summary_text(stats, args.output))
     except (ConfigError, InputError) as error:
+        print(f"paircurate: error: {error}", file=sys.stderr)
+        return 2
+    return finish_with_report(stats["options"]["output"]["output"])
+
+
+def finish_with_report(output: str) -> int:
+    """Write the report of a finished job: 0, or 1 when only the report failed."""
+    from paircurate.pipeline.report import report_after_run
+
+    path = report_after_run(output)
+    if path is None:
+        print(f"paircurate: error: the report failed; run: paircurate report {output}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"report:   {path}")
+    return 0
+
+
+def report_command(output: str, images: bool) -> int:
+    from paircurate.pipeline.report import write_report
+
+    try:
+        print(write_report(output, with_images=images))
+    except ConfigError as error:
         print(f"paircurate: error: {error}", file=sys.stderr)
         return 2
     return 0
