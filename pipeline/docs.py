@@ -10,14 +10,37 @@ from __future__ import annotations
 import re
 import sys
 
+import pyarrow as pa
+
 from paircurate.pipeline.options import option_table
 from paircurate.schemas.codes import REASONS
 from paircurate.schemas.records import LEDGER_COLUMNS
 
+# Arrow types of the ledger as SQL engines that read its Parquet (DuckDB, Trino behind
+# Superset, ClickHouse behind Grafana) name them.
+SQL_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.float32(): "FLOAT (REAL)",
+    pa.float64(): "DOUBLE",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.bool_(): "BOOLEAN",
+}
+
+
+def sql_type(dtype: pa.DataType) -> str:
+    try:
+        return SQL_TYPES[dtype]
+    except KeyError:
+        raise KeyError(f"no SQL name for Arrow type {dtype}; add it to SQL_TYPES") from None
+
 
 def ledger_table() -> str:
-    lines = ["| column | type | what it holds |", "|---|---|---|"]
-    lines += [f"| `{name}` | {dtype} | {text} |" for name, dtype, text in LEDGER_COLUMNS]
+    lines = ["| column | type | SQL type | what it holds |", "|---|---|---|---|"]
+    lines += [
+        f"| `{name}` | {dtype} | {sql_type(dtype)} | {text} |"
+        for name, dtype, text in LEDGER_COLUMNS
+    ]
     return "\n".join(lines)
 
 
