@@ -7,7 +7,7 @@ memory is its own; the two contenders alternate (ours, img2dataset, ours, ...):
 
 - ours: ``fetch_many`` with a ``Downloader``, writing the images to a tar, as
   one Fetch worker of the local runner does by default: the downloads in one
-  process, the image work in an ``ImagePool`` of one process per core;
+  process, the image work in an ``ImagePool`` (one process per core, plus one);
 - ours_threads: the same with ``--image-processes 0``, the image work in the
   download threads (what each worker does on a runner with a worker per core);
 - anchor: ``img2dataset.download`` on the same URL list, same thread count,
@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared_data import DATA  # noqa: E402 - bench scripts run as files, not as a package
 
 from paircurate.transforms.fetch import usable_cores  # noqa: E402
+from paircurate.transforms.image_pool import pool_size  # noqa: E402
 
 PHOTOS = DATA / "openimages_ccby"
 CONTENDERS = ("ours", "anchor", "ours_threads", "anchor_procs")
@@ -218,7 +219,7 @@ def worker(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-download-") as out_dir:
         cores = usable_cores()
         if args.worker == "ours":
-            measured = run_ours(urls, args.threads, out_dir, cores if cores > 1 else 0)
+            measured = run_ours(urls, args.threads, out_dir, pool_size(cores))
         elif args.worker == "ours_threads":
             measured = run_ours(urls, args.threads, out_dir, 0)
         else:

@@ -39,7 +39,7 @@ from paircurate.schemas.records import rows_to_table
 from paircurate.transforms.dedup import by_url, split_url_duplicates
 from paircurate.transforms.download import Downloader
 from paircurate.transforms.fetch import fetch_many, usable_cores
-from paircurate.transforms.image_pool import ImagePool, shared_image_pool
+from paircurate.transforms.image_pool import ImagePool, pool_size, shared_image_pool
 from paircurate.transforms.shards import TarWriter, shard_name
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class Progress:
 
 
 def image_processes_for(requested: int, pipeline: beam.Pipeline) -> int:
-    """``--image-processes`` as a number: -1 (auto) becomes one per core where it helps.
+    """``--image-processes`` as a number: -1 (auto) becomes a pool where it helps.
 
     The local runner in one process (its in-memory and multi-threading modes)
     runs every Fetch thread under one GIL, so a pool of image processes lets the
@@ -121,8 +121,7 @@ def image_processes_for(requested: int, pipeline: beam.Pipeline) -> int:
         return requested
     local = isinstance(pipeline.runner, (FnApiRunner, DirectRunner, SwitchingDirectRunner))
     mode = pipeline.options.view_as(DirectOptions).direct_running_mode
-    cores = usable_cores()
-    return cores if local and mode != "multi_processing" and cores > 1 else 0
+    return pool_size(usable_cores()) if local and mode != "multi_processing" else 0
 
 
 class FetchChunkDoFn(beam.DoFn):

@@ -131,7 +131,7 @@ class DownloadConfig:
     image_processes: int = opt(
         -1,
         "processes per worker that decode, check and re-encode the downloaded images; "
-        "0 does it in the download threads; -1 (auto) starts one per core on the local "
+        "0 does it in the download threads; -1 (auto) starts one per core, plus one, on the local "
         "in-process runner with one worker, and none on runners that already run a worker "
         "per core",
     )

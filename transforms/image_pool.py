@@ -137,6 +137,18 @@ class ImagePool:
             process.stop()
 
 
+def pool_size(cores: int) -> int:
+    """Processes for a worker that has ``cores`` to itself: one per core, plus one; 0 on one core.
+
+    A process waits idle while its answer goes back and the next body comes
+    in, which the busy parent does not do at once; the extra process fills
+    those gaps. Measured by bench/download.py's harness on 2 cores: 2
+    processes 573 images/s, 3 695, 4 674 (medians of 4). On one core a pool
+    only adds copying.
+    """
+    return cores + 1 if cores > 1 else 0
+
+
 _shared: dict[int, ImagePool] = {}
 _shared_lock = threading.Lock()
 

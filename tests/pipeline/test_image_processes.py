@@ -24,9 +24,9 @@ def four_cores(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     "beam_args, expected",
     [
-        ((), 4),
-        (("--direct_num_workers=2",), 4),
-        (("--direct_num_workers=2", "--direct_running_mode=multi_threading"), 4),
+        ((), 5),
+        (("--direct_num_workers=2",), 5),
+        (("--direct_num_workers=2", "--direct_running_mode=multi_threading"), 5),
         (("--direct_num_workers=2", "--direct_running_mode=multi_processing"), 0),
     ],
 )
