@@ -98,6 +98,13 @@ REASONS: dict[str, Reason] = _reasons(
     Reason("download_dns_error", _F, "fetch", "the host name does not resolve"),
     Reason("download_opted_out", _D, "fetch", "an X-Robots-Tag directive such as noai opts it out"),
     Reason("download_robots_disallowed", _D, "fetch", "robots.txt disallows it for our agent"),
+    Reason(
+        "download_robots_unavailable",
+        _F,
+        "fetch",
+        "robots.txt could not be read (5xx, 429, no answer): the host counts as closed for now",
+        True,
+    ),
     Reason("download_error", _F, "fetch", "any other download error (see reason_detail)"),
     # decode
     Reason("image_decode_error", _F, "image", "the bytes are not an image Pillow can read"),

@@ -179,7 +179,10 @@ class DownloadConfig:
         "X-Robots-Tag directives that opt an image out (download_opted_out); 'none' honours none",
     )
     respect_robots_txt: bool = opt(
-        False, "fetch each host's robots.txt once and skip URLs it disallows for the agent"
+        False,
+        "fetch each host's robots.txt once and skip URLs it disallows for the agent; an "
+        "unreadable one (5xx, 429, no answer) closes the host for two minutes, and its "
+        "rows fail as download_robots_unavailable, which retry-failed takes up",
     )
     allow_private_networks: bool = opt(
         False,

@@ -43,10 +43,12 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
+from paircurate.schemas.codes import REASONS
 from paircurate.schemas.config import DownloadConfig
 from paircurate.transforms.budget import BodyBudget, Held
 from paircurate.transforms.robots import (
     ROBOTS_TXT_MAX_BYTES,
+    UNAVAILABLE,
     RobotsCache,
     RobotsRules,
     opted_out_by,
@@ -57,16 +59,12 @@ from paircurate.transforms.urls import url_problem
 _REDIRECTS = (301, 302, 303, 307, 308)
 _READ_BLOCK = 1 << 16
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# Outcomes another attempt may change; DNS failures and 4xx other than 429 will not.
+# Outcomes another attempt within the same fetch may change (the retryable reasons of
+# schemas/codes.py); DNS failures and 4xx other than 429 will not. An unreadable
+# robots.txt is retryable later (retry-failed) but not at once: its answer is cached.
 RETRYABLE = frozenset(
-    {
-        "download_timeout",
-        "download_connection_error",
-        "download_incomplete",
-        "download_http_429",
-        "download_http_5xx",
-    }
-)
+    reason.code for reason in REASONS.values() if reason.retryable and reason.stage == "fetch"
+) - {UNAVAILABLE}
 
 
 @dataclass
@@ -248,9 +246,9 @@ class Downloader:
         for _hop in range(self.config.max_redirects + 1):
             host = self._check_target(url)
             if check_robots and self._robots is not None:
-                allowed, why = self._robots.allows(url)
-                if not allowed:
-                    raise _Failure("download_robots_disallowed", why)
+                refused = self._robots.refusal(url)
+                if refused is not None:
+                    raise _Failure(*refused)
             with self.hosts.slot(host):
                 if deadline is None:
                     deadline = time.monotonic() + self.config.deadline

@@ -8,6 +8,7 @@ robots.txt rules are fetched once per origin and shared by every thread.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,13 +52,24 @@ def _split_agent(value: str) -> tuple[str | None, list[str]]:
     return (head if named else None), directives
 
 
+DISALLOWED = "download_robots_disallowed"
+UNAVAILABLE = "download_robots_unavailable"
+# How long an unreadable robots.txt keeps its host closed before it is asked for again.
+UNAVAILABLE_TTL_S = 120.0
+
+
 @dataclass(frozen=True)
 class RobotsRules:
-    """What one origin's robots.txt says; ``parser`` None means ``verdict`` holds for every path."""
+    """What one origin's robots.txt says; ``parser`` None means ``verdict`` holds for every path.
+
+    ``unavailable``: the file could not be read (5xx, 429, no answer), so every
+    path is off limits for now, RFC 9309's "complete disallow".
+    """
 
     parser: RobotFileParser | None = None
     verdict: bool = True
     why: str = ""
+    unavailable: bool = False
 
     def allows(self, url: str, agent: str) -> tuple[bool, str]:
         if self.parser is None:
@@ -65,6 +77,13 @@ class RobotsRules:
         if self.parser.can_fetch(agent, url):
             return True, ""
         return False, f"robots.txt disallows {urlsplit(url).path or '/'} for {agent!r}"
+
+    def refusal(self, url: str, agent: str) -> tuple[str, str] | None:
+        """(reason code, detail) when ``url`` may not be fetched, else None."""
+        allowed, why = self.allows(url, agent)
+        if allowed:
+            return None
+        return (UNAVAILABLE if self.unavailable else DISALLOWED), why
 
 
 def rules_from_fetch(status: int | None, body: bytes | None, failure: str | None) -> RobotsRules:
@@ -77,13 +96,20 @@ def rules_from_fetch(status: int | None, body: bytes | None, failure: str | None
         return RobotsRules(verdict=True)
     if failure == "download_empty":
         return RobotsRules(verdict=True)
-    return RobotsRules(verdict=False, why=f"robots.txt unavailable ({failure or status})")
+    why = f"robots.txt unavailable ({failure or status}): the host is off limits for now"
+    return RobotsRules(verdict=False, why=why, unavailable=True)
 
 
 @dataclass
 class _Entry:
     ready: threading.Event = field(default_factory=threading.Event)
     rules: RobotsRules = field(default_factory=RobotsRules)
+    fetched_at: float = 0.0
+
+    def stale(self, now: float) -> bool:
+        """An unreadable robots.txt is asked for again after a while; a read one is kept."""
+        ready = self.ready.is_set()
+        return ready and self.rules.unavailable and now - self.fetched_at >= UNAVAILABLE_TTL_S
 
 
 class RobotsCache:
@@ -96,15 +122,20 @@ class RobotsCache:
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
-    def allows(self, url: str) -> tuple[bool, str]:
-        """(allowed, why not) for ``url``; fetches the origin's robots.txt on first use."""
+    def refusal(self, url: str) -> tuple[str, str] | None:
+        """(reason, detail) when robots.txt keeps us from ``url``, else None.
+
+        Fetches the origin's robots.txt on first use, and again once an
+        unreadable one has kept the host closed for UNAVAILABLE_TTL_S.
+        """
         parts = urlsplit(url)
         origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+        now = time.monotonic()
         with self._lock:
             entry = self._entries.get(origin)
-            owner = entry is None
-            if entry is None:
-                entry = self._entries[origin] = _Entry()
+            owner = entry is None or entry.stale(now)
+            if owner:
+                entry = self._entries[origin] = _Entry(fetched_at=now)
                 if len(self._entries) > self._max_origins:
                     self._entries.popitem(last=False)
             else:
@@ -116,4 +147,4 @@ class RobotsCache:
                 entry.ready.set()
         else:
             entry.ready.wait()
-        return entry.rules.allows(url, self.agent)
+        return entry.rules.refusal(url, self.agent)

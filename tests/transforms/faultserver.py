@@ -72,7 +72,7 @@ class _FaultHandler(QuietHandler):
         self._route_file(name)
 
     def _route_robots_txt(self) -> None:
-        self._send(200, self.server.robots_txt)
+        self._send(self.server.robots_status, self.server.robots_txt)
 
     def _route_status(self, code: str) -> None:
         self._send(int(code), b"<html>an error page</html>", "text/html")
@@ -156,6 +156,7 @@ class FaultServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _FaultHandler)
         self.files: dict[str, tuple[bytes, str]] = {}
         self.robots_txt = ROBOTS_TXT
+        self.robots_status = 200
         self.stall_seconds = 3.0
         self.bomb = gzip_bomb(bomb_bytes)
         self.requests: list[tuple[float, str]] = []

@@ -285,23 +285,28 @@ def test_retry_waits_grow_and_stop(server: TestServer) -> None:
     downloader.close()
 
 
+DISALLOWED, UNAVAILABLE = "download_robots_disallowed", "download_robots_unavailable"
+ROBOTS_TXT = b"User-agent: *\nDisallow: /private/\n"
+
+
 @pytest.mark.parametrize(
-    ("status", "body", "failure", "allowed"),
+    ("status", "body", "failure", "refused"),
     [
-        (200, b"User-agent: *\nDisallow: /private/\n", None, {"/a.jpg": True, "/private/a": False}),
-        (404, None, "download_http_404", {"/a.jpg": True, "/private/a": True}),
-        (200, None, "download_empty", {"/a.jpg": True}),
-        (503, None, "download_http_5xx", {"/a.jpg": False}),
-        (429, None, "download_http_429", {"/a.jpg": False}),
-        (None, None, "download_timeout", {"/a.jpg": False}),
+        (200, ROBOTS_TXT, None, {"/a.jpg": None, "/private/a": DISALLOWED}),
+        (404, None, "download_http_404", {"/a.jpg": None, "/private/a": None}),
+        (200, None, "download_empty", {"/a.jpg": None}),
+        (503, None, "download_http_5xx", {"/a.jpg": UNAVAILABLE}),
+        (429, None, "download_http_429", {"/a.jpg": UNAVAILABLE}),
+        (None, None, "download_timeout", {"/a.jpg": UNAVAILABLE}),
     ],
 )
 def test_robots_rules(
-    status: int | None, body: bytes | None, failure: str | None, allowed: dict[str, bool]
+    status: int | None, body: bytes | None, failure: str | None, refused: dict[str, str | None]
 ) -> None:
     rules = rules_from_fetch(status, body, failure)
-    for path, expected in allowed.items():
-        assert rules.allows(f"http://example.com{path}", "paircurate")[0] is expected, path
+    for path, expected in refused.items():
+        refusal = rules.refusal(f"http://example.com{path}", "paircurate")
+        assert (refusal[0] if refusal else None) == expected, path
 
 
 def test_host_limiter_counts_and_forgets() -> None:
@@ -384,3 +389,12 @@ def test_the_connection_goes_to_the_checked_address_not_a_rebound_one(
     assert connected == [("93.184.216.34", port)]
     assert result.reason in ("download_connection_error", "download_timeout")
     assert "/image/rebind-probe" not in server.requests
+
+
+def test_in_fetch_retries_cover_the_transient_reasons_but_not_robots_txt() -> None:
+    from paircurate.schemas.codes import REASONS
+    from paircurate.transforms.download import RETRYABLE
+
+    later = {code for code, reason in REASONS.items() if reason.retryable}
+    assert RETRYABLE == later - {UNAVAILABLE}
+    assert "download_http_5xx" in RETRYABLE and "download_dns_error" not in RETRYABLE

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
+from paircurate.schemas.codes import REASONS
 from paircurate.schemas.config import DownloadConfig, ImageConfig
 from paircurate.transforms.download import Downloader
 from paircurate.transforms.fetch import FetchResult, fetch_many
@@ -250,6 +251,34 @@ def test_robots_txt_groups_for_our_token(faults: FaultServer) -> None:
     assert result.reason == "download_robots_disallowed"
     assert result.detail == f"robots.txt disallows /file/red for {TOKEN!r}"
     downloader.close()
+
+
+def test_an_unreadable_robots_txt_closes_the_host_for_a_while(
+    faults: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 9309: a 5xx robots.txt means stay out; it is asked for again after a while."""
+    from paircurate.transforms import robots
+
+    now = [1000.0]
+    monkeypatch.setattr(robots.time, "monotonic", lambda: now[0])
+    downloader = Downloader(_config(), trusted_hosts=[faults.host_port])
+    before = len(faults.times("/robots.txt"))
+    faults.robots_status = 503
+    try:
+        closed = [downloader.fetch(faults.url(f"/file/red?n={n}")) for n in range(3)]
+        now[0] += robots.UNAVAILABLE_TTL_S
+        faults.robots_status = 200
+        reopened = downloader.fetch(faults.url("/file/red?n=3"))
+    finally:
+        faults.robots_status = 200
+        downloader.close()
+    assert [r.reason for r in closed] == ["download_robots_unavailable"] * 3
+    assert "robots.txt unavailable (download_http_5xx)" in closed[0].detail
+    assert all(r.attempts == 1 for r in closed)  # not retried at once: the answer is cached
+    assert not any("/file/red" in path for _, path in faults.requests[-4:-1])
+    assert reopened.reason is None
+    assert len(faults.times("/robots.txt")) == before + 2
+    assert REASONS["download_robots_unavailable"].retryable  # retry-failed takes it up
 
 
 def test_per_host_cap_holds_concurrency_down(faults: FaultServer) -> None:

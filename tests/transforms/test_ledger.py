@@ -63,6 +63,7 @@ def test_codes_are_consistent() -> None:
         "download_timeout",
         "download_connection_error",
         "download_incomplete",
+        "download_robots_unavailable",
     }
 
 
