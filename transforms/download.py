@@ -26,7 +26,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
@@ -119,6 +119,15 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, when - (time.time() if now is None else now))
 
 
+@dataclass
+class Progress:
+    """One URL's download across its attempts: what a scheduled retry carries."""
+
+    url: str
+    attempts: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+
 class _Failure(Exception):
     def __init__(
         self, reason: str, detail: str, status: int | None = None, retry_after: str | None = None
@@ -191,22 +200,36 @@ class Downloader:
     def fetch(self, url: str, held: Held | None = None) -> DownloadResult:
         """Download ``url``; retries what may pass next time, waiting as the server asks.
 
-        ``held`` (from ``self.budget.hold()``) is told the body's size as it is read.
+        The waits happen in the calling thread; ``fetch_many`` instead calls
+        ``attempt`` and schedules the retries, so that no thread sleeps.
         """
-        started = time.perf_counter()
-        attempts = 0
+        progress = Progress(url)
         while True:
-            attempts += 1
-            result, retry_after = self._attempt(url, self.config.max_bytes, held=held)
-            wait = self._retry_wait(result, retry_after, attempts)
+            result, wait = self.attempt(progress, held)
             if wait is None:
-                break
+                return result
             time.sleep(wait)
-        result.attempts = attempts
-        if attempts > 1 and not result.ok:
-            result.detail = f"{result.detail} (after {attempts} attempts)"
-        result.elapsed_ms = (time.perf_counter() - started) * 1000.0
-        return result
+
+    def attempt(
+        self, progress: Progress, held: Held | None = None
+    ) -> tuple[DownloadResult, float | None]:
+        """One attempt at ``progress.url``: (final result, None), or (failure, seconds to wait).
+
+        A failure that another attempt may change comes back with the wait
+        before that attempt (backoff, or the server's Retry-After); call again
+        with the same ``progress`` once it has passed. ``held`` (from
+        ``self.budget.hold()``) is told the body's size as it is read.
+        """
+        progress.attempts += 1
+        result, retry_after = self._attempt(progress.url, self.config.max_bytes, held=held)
+        wait = self._retry_wait(result, retry_after, progress.attempts)
+        if wait is not None:
+            return result, wait
+        result.attempts = progress.attempts
+        if progress.attempts > 1 and not result.ok:
+            result.detail = f"{result.detail} (after {progress.attempts} attempts)"
+        result.elapsed_ms = (time.perf_counter() - progress.started) * 1000.0
+        return result, None
 
     def close(self) -> None:
         self._pool.clear()

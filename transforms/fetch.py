@@ -1,8 +1,11 @@
 """Fetch a batch of pairs: download, decode, check, resize and re-encode each image.
 
-Each pair is handled start to finish by one thread, so the original bytes live
-only until the re-encoded image exists; at most ``2 x threads`` pairs are in
-flight, which bounds memory whatever the batch size.
+Each attempt at a pair is handled start to finish by one thread, so the
+original bytes live only until the re-encoded image exists; at most
+``2 x threads`` attempts are in flight, which bounds memory whatever the batch
+size. A pair whose attempt failed for a passing reason (429, 5xx, a reset)
+waits for its retry in a schedule, not in a sleeping thread: a host that asks
+for 30 s of quiet does not stall the threads that fetch from the others.
 
 Downloads wait on the network and want many threads; decoding and resizing want
 the CPU. Given an ``ImagePool``, each thread hands its body to the pool's
@@ -14,9 +17,11 @@ keep downloading.
 
 from __future__ import annotations
 
+import heapq
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -24,8 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paircurate.schemas.config import ImageConfig
-from paircurate.transforms.budget import Held
-from paircurate.transforms.download import Downloader
+from paircurate.transforms.download import Downloader, DownloadResult, Progress
 from paircurate.transforms.image_pool import ImagePool
 from paircurate.transforms.images import process_image
 
@@ -51,6 +55,15 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+@dataclass(order=True)
+class _Retry:
+    """A pair waiting for its next attempt, until ``due`` (time.monotonic)."""
+
+    due: float
+    uid: str = field(compare=False)
+    progress: Progress = field(compare=False)
+
+
 def fetch_one(
     uid: str,
     url: str,
@@ -59,21 +72,39 @@ def fetch_one(
     image_slots: threading.Semaphore | None = None,
     image_pool: ImagePool | None = None,
 ) -> FetchResult:
-    with downloader.budget.hold() as held:
-        return _fetch_held(uid, url, downloader, image_config, image_slots, image_pool, held)
+    """Fetch one pair in this thread, waiting here for its retries."""
+    progress = Progress(url)
+    while True:
+        outcome = _attempt(uid, progress, downloader, image_config, image_slots, image_pool)
+        if isinstance(outcome, FetchResult):
+            return outcome
+        time.sleep(max(0.0, outcome.due - time.monotonic()))
 
 
-def _fetch_held(
+def _attempt(
     uid: str,
-    url: str,
+    progress: Progress,
     downloader: Downloader,
     image_config: ImageConfig,
     image_slots: threading.Semaphore | None,
     image_pool: ImagePool | None,
-    held: Held,
+) -> FetchResult | _Retry:
+    """One attempt at a pair: its result, or when to try again."""
+    with downloader.budget.hold() as held:
+        download, wait = downloader.attempt(progress, held)
+        if wait is not None:
+            return _Retry(time.monotonic() + wait, uid, progress)
+        return _measure(uid, download, image_config, image_slots, image_pool)
+
+
+def _measure(
+    uid: str,
+    download: DownloadResult,
+    image_config: ImageConfig,
+    image_slots: threading.Semaphore | None,
+    image_pool: ImagePool | None,
 ) -> FetchResult:
-    """``fetch_one`` while the body counts against the downloader's byte budget."""
-    download = downloader.fetch(url, held)
+    """The pair's result from its final download, with the image work done."""
     measured: dict[str, Any] = {
         "http_status": download.http_status,
         "content_type": download.content_type,
@@ -103,22 +134,51 @@ def fetch_many(
 ) -> Iterator[FetchResult]:
     """Fetch (uid, url) pairs concurrently; results come in completion order.
 
-    Finished tasks report themselves on a queue: one put and one get per pair,
-    where waiting on the whole window would touch every pending future each time.
+    Finished attempts report themselves on a queue: one put and one get per
+    attempt, where waiting on the whole window would touch every pending future
+    each time. Retries wait in a heap, ordered by when they are due, and go
+    back to the threads then.
     """
     window = 2 * threads
     image_slots = threading.BoundedSemaphore(usable_cores())
-    finished: queue.SimpleQueue[Future[FetchResult]] = queue.SimpleQueue()
+    finished: queue.SimpleQueue[Future[FetchResult | _Retry]] = queue.SimpleQueue()
+    waiting: list[_Retry] = []
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fetch") as pool:
         in_flight = 0
-        for uid, url in pairs:
+
+        def submit(uid: str, progress: Progress) -> None:
+            nonlocal in_flight
             future = pool.submit(
-                fetch_one, uid, url, downloader, image_config, image_slots, image_pool
+                _attempt, uid, progress, downloader, image_config, image_slots, image_pool
             )
             future.add_done_callback(finished.put)
             in_flight += 1
-            if in_flight >= window:
-                yield finished.get().result()
-                in_flight -= 1
-        for _ in range(in_flight):
-            yield finished.get().result()
+
+        def next_result() -> FetchResult | None:
+            """Wait for one attempt to end or one retry to fall due; a result if one ended."""
+            nonlocal in_flight
+            while waiting and waiting[0].due <= time.monotonic():
+                retry = heapq.heappop(waiting)
+                submit(retry.uid, retry.progress)
+            timeout = max(0.0, waiting[0].due - time.monotonic()) if waiting else None
+            try:
+                outcome = finished.get(timeout=timeout)
+            except queue.Empty:
+                return None
+            in_flight -= 1
+            ended = outcome.result()
+            if isinstance(ended, _Retry):
+                heapq.heappush(waiting, ended)
+                return None
+            return ended
+
+        for uid, url in pairs:
+            submit(uid, Progress(url))
+            while in_flight >= window:
+                result = next_result()
+                if result is not None:
+                    yield result
+        while in_flight or waiting:
+            result = next_result()
+            if result is not None:
+                yield result

@@ -192,6 +192,23 @@ def test_retry_after_is_honoured(faults: FaultServer, downloader: Downloader) ->
     assert second - first >= 0.95
 
 
+@pytest.mark.parametrize("image_pool", ["in-threads"], indirect=True)
+def test_a_retry_waits_in_the_schedule_not_in_a_thread(
+    faults: FaultServer, downloader: Downloader, image_pool: ImagePool | None
+) -> None:
+    """With one thread, a URL told to come back in 1 s does not hold up the others."""
+    flaky = faults.url("/flaky/scheduled/1/429?retry_after=1")
+    others = [(f"red-{n}", faults.url(f"/file/red?n={n}")) for n in range(5)]
+    pairs = [("flaky", flaky), *others]
+    results = list(fetch_many(pairs, downloader, IMAGE_CONFIG, threads=1, image_pool=image_pool))
+    assert [r.uid for r in results] == [uid for uid, _ in others] + ["flaky"]
+    assert all(r.reason is None for r in results)
+    first, second = faults.times("/flaky/scheduled/1/429?retry_after=1")
+    assert second - first >= 0.95  # the server's Retry-After is still honoured
+    red_times = [t for t, path in faults.requests if path.startswith("/file/red?n=")][-5:]
+    assert all(first < t < second for t in red_times)
+
+
 def test_retry_after_beyond_the_cap_gives_up_at_once(
     faults: FaultServer, downloader: Downloader
 ) -> None:
