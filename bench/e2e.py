@@ -7,7 +7,9 @@ two sizes to check that memory stays flat as input grows:
     python bench/e2e.py --pairs 20000
     python bench/e2e.py --pairs 100000
 
-Last line: one JSON object (bench convention) with ``pairs_per_s`` and ``peak_mb``.
+Further flags go to the job (e.g. ``--image-processes 0``). Last line: one JSON
+object (bench convention) with ``pairs_per_s``, ``peak_mb`` (the job's process)
+and ``children_peak_mb`` (the sum of the peaks of its image pool's processes).
 """
 
 from __future__ import annotations
@@ -22,16 +24,28 @@ import tempfile
 import time
 
 WORKER = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
+from pathlib import Path
 from paircurate.pipeline.demo import demo_defaults
 from paircurate.pipeline.run import run
 manifest, output = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
 stats = run([*demo_defaults(), "--input", manifest, "--output", output,
              "--allow-private-networks", *sys.argv[3:]])
-print(json.dumps({"seconds": time.perf_counter() - started, "rows_in": stats["rows_in"],
+seconds = time.perf_counter() - started
+
+def peak_kb(pid):  # VmHWM: the process's own peak resident set
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+children = [int(p) for p in Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+            .read_text().split()]
+print(json.dumps({"seconds": seconds, "rows_in": stats["rows_in"],
                   "kept": stats["kept"], "stages": stats["stages"],
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "children_peak_mb": sum(peak_kb(pid) for pid in children) / 1024}))
 """
 
 
@@ -85,10 +99,12 @@ def main() -> None:
             server.wait(timeout=30)
     pairs_per_s = statistics.median(r["pairs_per_s"] for r in runs)
     peak_mb = statistics.median(r["peak_mb"] for r in runs)
+    children_mb = statistics.median(r["children_peak_mb"] for r in runs)
     print(json.dumps({
         "bench": "e2e", "ours": round(pairs_per_s, 1), "unit": "pairs/s",
         "pairs": args.pairs, "runs": len(runs), "pairs_per_s": round(pairs_per_s, 1),
-        "peak_mb": round(peak_mb, 1), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "peak_mb": round(peak_mb, 1), "children_peak_mb": round(children_mb, 1),
+        "options": extra, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }))  # fmt: skip
 
 
