@@ -140,7 +140,7 @@ class WriteOutputs(beam.PTransform):
             | "WithDecisions" >> beam.CoGroupByKey()
             | "WriteShard" >> beam.ParDo(writer, fetched, cut)
             | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
-            | "Finalize" >> beam.ParDo(FinalizeDoFn(output, self.run_info, parts=parts))
+            | "Finalize" >> beam.ParDo(FinalizeDoFn(output, self.run_info, parts=parts), cut)
         )
 
 
@@ -159,6 +159,8 @@ def find_duplicates(config: JobConfig) -> bool:
 def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info: dict):
     """Add the whole job to ``pipeline``; returns the PCollection of the stats document."""
     raw_dir = raw_dir_of(config)
+    # Where this run's raw shards are, for readers of the outputs such as the report.
+    run_info = {**run_info, "raw_shards": f"fetch/{fetch_fingerprint(config)}"}
     codec = RowCodec(ledger_schema(plan.carried))
     rows = (
         pipeline

@@ -215,12 +215,15 @@ class FinalizeDoFn(beam.DoFn):
         self.run_info = run_info
         self.parts = parts
 
-    def process(self, summary: dict) -> Iterator[dict]:
+    def process(self, summary: dict, cut: float | None = None) -> Iterator[dict]:
+        """``cut``: the score at the --clip-keep-fraction cut, recorded where there is one."""
         parts = io.join(self.output_dir, self.parts)
         if self.parts == "shards":
             sizes = {f"{name}.tar": n for name, n in sorted(summary["shards"].items())}
             io.write_bytes(io.join(parts, "sizes.json"), json.dumps(sizes, indent=1).encode())
         document = stats_document(summary, self.run_info)
+        if cut is not None:
+            document["clip_keep_fraction_cut"] = cut
         io.write_bytes(
             io.join(self.output_dir, "stats.json"), json.dumps(document, indent=2).encode()
         )

@@ -231,7 +231,7 @@ def add_samples(report: ReportData, outputs, dataset, scan: pa.Table, with_image
         start += positions.size
         report.sample_groups.append(group)
     if with_images:
-        samples.add_thumbnails(outputs, all_samples)
+        samples.add_thumbnails(outputs, all_samples, report.stats.get("raw_shards"))
 
 
 def check_counts(report: ReportData) -> None:

@@ -246,7 +246,7 @@ class Thresholds:
     by_language: dict[str, float] = field(default_factory=dict)
     keep_fraction: float | None = None
     cut: float | None = None
-    cut_source: str = ""  # "ledger" (a drop's detail names it) or "estimate" (a quantile)
+    cut_source: str = ""  # "stats", "ledger" (a drop's detail names it) or "estimate"
 
     @property
     def any(self) -> bool:
@@ -273,20 +273,23 @@ def parse_thresholds(stats: dict[str, Any]) -> Thresholds:
             by_language[language.strip().lower()] = float(value)
         except ValueError:
             continue
+    cut = stats.get("clip_keep_fraction_cut")
     return Thresholds(
         absolute=options.get("clip_threshold"),
         by_language=by_language,
         keep_fraction=options.get("clip_keep_fraction"),
+        cut=cut,
+        cut_source="stats" if cut is not None else "",
     )
 
 
 def find_cut(dataset: ds.Dataset, thresholds: Thresholds, scores: np.ndarray) -> None:
-    """The score at the keep-fraction cut: named in a clip drop's detail, else estimated.
+    """The score at the keep-fraction cut, where stats.json does not record it.
 
-    The job computes the cut with Beam's approximate quantiles and never stores
-    it on its own; every pair it dropped records it in ``reason_detail``.
+    Outputs of older versions lack ``clip_keep_fraction_cut``; every pair the
+    cut dropped names it in ``reason_detail``, and failing that it is estimated.
     """
-    if thresholds.keep_fraction is None:
+    if thresholds.keep_fraction is None or thresholds.cut is not None:
         return
     if {"reason", "reason_detail"} <= set(dataset.schema.names):
         details = dataset.to_table(

@@ -102,7 +102,7 @@ def threshold_lines(figure: go.Figure, thresholds: Thresholds, languages: bool =
     if thresholds.absolute is not None:
         lines.setdefault(thresholds.absolute, []).append(f"--clip-threshold {thresholds.absolute}")
     if thresholds.cut is not None:
-        estimated = " (est.)" if thresholds.cut_source != "ledger" else ""
+        estimated = " (est.)" if thresholds.cut_source == "estimate" else ""
         text = f"top {thresholds.keep_fraction:g} cut {thresholds.cut:.4f}{estimated}"
         lines.setdefault(thresholds.cut, []).append(text)
     if languages:

@@ -195,11 +195,16 @@ def thumbnail_uri(data: bytes) -> str | None:
     return "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def raw_shard_folders(outputs: Outputs) -> list[str]:
-    """Raw shard folders under DIR/fetch/, newest first: the current run's options win."""
+def raw_shard_folders(outputs: Outputs, current: str | None = None) -> list[str]:
+    """Raw shard folders under DIR/fetch/: the run's own first (stats.json's ``raw_shards``),
+    then the others newest first (outputs of older versions do not name theirs)."""
     folders = [info for info in outputs.listing("fetch") if info.type == FileType.Directory]
     folders.sort(key=lambda info: info.mtime_ns or 0, reverse=True)
-    return [info.path for info in folders]
+    paths = [info.path for info in folders]
+    if current:
+        own = outputs.path(*current.split("/"))
+        paths.sort(key=lambda path: path.rstrip("/") != own.rstrip("/"))
+    return paths
 
 
 def image_sources(outputs: Outputs, row: dict[str, Any], raw_folders: list[str]) -> list[str]:
@@ -275,9 +280,9 @@ def read_images(outputs: Outputs, tar_path: str, stems: set[str]) -> dict[str, b
     return found
 
 
-def add_thumbnails(outputs: Outputs, samples: list[Sample]) -> None:
+def add_thumbnails(outputs: Outputs, samples: list[Sample], raw_shards: str | None = None) -> None:
     """Fill each sample's thumbnail from the first tar that holds its image."""
-    raw_folders = raw_shard_folders(outputs)
+    raw_folders = raw_shard_folders(outputs, raw_shards)
     waiting = {id(sample): sample for sample in samples}
     plan: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:

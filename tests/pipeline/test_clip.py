@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 
 import numpy as np
@@ -112,6 +113,12 @@ def test_keep_fraction_keeps_the_top_scores(scored_run, manifest, tmp_path):
     lowest_kept = min(r["clip_score"] for r in kept)
     above = sum(r["clip_score"] >= lowest_kept for r in scored)
     assert abs(above - len(scored) / 2) <= 0.05 * len(scored)
+    # stats.json records the cut and where the raw shards are, for the report.
+    stats = json.loads((tmp_path / "again" / "stats.json").read_text())
+    named = float(cut[0]["reason_detail"].split(" below ")[1].split()[0])
+    assert stats["clip_keep_fraction_cut"] == pytest.approx(named, abs=5e-5)
+    assert max(r["clip_score"] for r in cut) < stats["clip_keep_fraction_cut"] <= lowest_kept
+    assert (tmp_path / "again" / stats["raw_shards"] / "00000.parquet").is_file()
 
 
 def test_a_missing_checkpoint_fails_before_any_input_is_read(tmp_path):

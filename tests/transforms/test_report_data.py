@@ -165,6 +165,18 @@ def test_thresholds_come_from_stats_and_the_cut_from_a_drop_detail(tmp_path):
     ]
 
 
+def test_keep_fraction_cut_recorded_in_stats_wins(tmp_path):
+    options = {"clip": {"clip_keep_fraction": 0.5}}
+    rows = [row(i, clip_score=i / 10, image_format="jpg") for i in range(4)]
+    rows += [row(9, "clip_below_threshold", clip_score=0.05, image_format="jpg",
+                 reason_detail="CLIP score 0.0500 is below 0.3000 (top 0.5 cut)")]  # fmt: skip
+    folder = write_outputs(tmp_path, rows, options)
+    stats = json.loads((folder / "stats.json").read_text())
+    (folder / "stats.json").write_text(json.dumps({**stats, "clip_keep_fraction_cut": 0.2975}))
+    report = collect(str(folder), with_images=False)
+    assert (report.thresholds.cut, report.thresholds.cut_source) == (0.2975, "stats")
+
+
 def test_keep_fraction_cut_is_estimated_when_no_drop_names_it(tmp_path):
     options = {"clip": {"clip_keep_fraction": 0.25}}
     rows = [row(i, clip_score=i / 10, image_format="jpg") for i in range(9)]
