@@ -39,7 +39,7 @@ LEDGER_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("download_ms", pa.float32(), "wall time of the download in milliseconds"),
     ("bytes", pa.int64(), "size of the downloaded body"),
     ("sha256", pa.string(), "sha256 of the downloaded (original) bytes"),
-    ("image_sha256", pa.string(), "sha256 of the decoded image's pixels (RGB, as downloaded)"),
+    ("image_sha256", pa.string(), "sha256 of the image's RGB pixels as resized for the shard"),
     ("phash", pa.string(), "64-bit perceptual hash of the image (16 hex digits)"),
     ("original_width", pa.int32(), "width of the image as downloaded, after EXIF rotation"),
     ("original_height", pa.int32(), "height of the image as downloaded, after EXIF rotation"),

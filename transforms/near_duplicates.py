@@ -5,7 +5,7 @@ phash)``; nodes compare by uid, which is unique, so the smallest node of a
 cluster is well defined. Three kinds of bucket key find candidates:
 
 - ``caption``: LSH band keys of the caption's MinHash signature;
-- ``image_exact``: the sha256 of the original bytes and of the decoded pixels;
+- ``image_exact``: the sha256 of the original bytes and of the pixels as resized for the shard;
 - ``image_phash``: pigeonhole bands of the 64-bit pHash (only when every
   repeat of an image is dropped; the pair rule compares pHashes inside caption
   clusters instead, see ``transforms.decide``).
