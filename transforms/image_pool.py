@@ -20,7 +20,9 @@ worker runs gRPC threads that a fork would copy in an unknown state.
 A decoder that crashes on hostile bytes (a segfault in a codec) kills only its
 process, which works on that one image: the process is replaced, the image is
 tried once more in the new one, and an image that kills that one too is
-``image_decode_error``.
+``image_decode_error``. An image whose work runs past ``IMAGE_TIMEOUT_S`` has
+its process killed and replaced, and is ``image_decode_error`` at once: a
+decoder caught in a loop cannot hold a download thread for ever.
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ log = logging.getLogger(__name__)
 
 ImageWork = Callable[[bytes, ImageConfig], ImageResult]
 _CONTEXT = multiprocessing.get_context("spawn")
+# A 100-megapixel image (the --max-pixels default) decodes and resizes in a few
+# seconds on one core; a minute means something is wrong with the image.
+IMAGE_TIMEOUT_S = 60.0
+
+
+class _TooSlow(Exception):
+    pass
 
 
 def _serve(connection: Connection, work: ImageWork) -> None:
@@ -68,8 +77,10 @@ class _Process:
         self.process.start()
         child.close()
 
-    def run(self, body: bytes, config: ImageConfig) -> ImageResult:
+    def run(self, body: bytes, config: ImageConfig, timeout: float) -> ImageResult:
         self.connection.send((body, config))
+        if not self.connection.poll(timeout):
+            raise _TooSlow
         ok, answer = self.connection.recv()
         if not ok:
             raise answer
@@ -90,10 +101,13 @@ class _Process:
 class ImagePool:
     """``work`` (``process_image``) run in ``processes`` spawned processes; thread-safe."""
 
-    def __init__(self, processes: int, work: ImageWork = process_image):
+    def __init__(
+        self, processes: int, work: ImageWork = process_image, timeout: float = IMAGE_TIMEOUT_S
+    ):
         if processes < 1:
             raise ValueError("an image pool needs at least one process")
         self.work = work  # module-level, so that the child can import it by name
+        self.timeout = timeout
         self._lock = threading.Lock()
         self._processes = [_Process(work) for _ in range(processes)]
         self._idle: queue.SimpleQueue[_Process] = queue.SimpleQueue()
@@ -110,19 +124,21 @@ class ImagePool:
         for _attempt in (1, 2):
             worker = self._idle.get()
             try:
-                return worker.run(body, config)
+                return worker.run(body, config, self.timeout)
+            except _TooSlow:
+                worker = self._replace(worker)
+                return _failed(body, f"the image work took longer than {self.timeout:g} s")
             except (EOFError, OSError):
                 worker = self._replace(worker)
             finally:
                 self._idle.put(worker)
-        return ImageResult(
-            sha256=hashlib.sha256(body).hexdigest(),
-            reason="image_decode_error",
-            detail="the image decoder's process died on this image, twice",
-        )
+        return _failed(body, "the image decoder's process died on this image, twice")
 
     def _replace(self, dead: _Process) -> _Process:
-        log.warning("an image decoder process died (exit code %s); starting another",
+        if dead.process.is_alive():
+            dead.process.kill()  # stuck on an image: its answer would come too late
+            dead.process.join()
+        log.warning("an image decoder process ended (exit code %s); starting another",
                     dead.process.exitcode)  # fmt: skip
         dead.stop()
         fresh = _Process(self.work)
@@ -147,6 +163,12 @@ def pool_size(cores: int) -> int:
     only adds copying.
     """
     return cores + 1 if cores > 1 else 0
+
+
+def _failed(body: bytes, detail: str) -> ImageResult:
+    return ImageResult(
+        sha256=hashlib.sha256(body).hexdigest(), reason="image_decode_error", detail=detail
+    )
 
 
 _shared: dict[int, ImagePool] = {}

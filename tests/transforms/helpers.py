@@ -155,10 +155,12 @@ def running_server() -> AbstractContextManager[TestServer]:
 
 
 CRASH_MARKER = b"crash the decoder"
+HANG_MARKER = b"hang the decoder"
 
 
 def process_or_crash(body: bytes, config):
-    """``process_image``, except that a body starting with CRASH_MARKER kills its process.
+    """``process_image``, except that a body starting with CRASH_MARKER kills its process
+    and one starting with HANG_MARKER never ends.
 
     Stands in for a codec that segfaults on hostile bytes; module-level so that
     an image pool's spawned process can import it.
@@ -169,4 +171,8 @@ def process_or_crash(body: bytes, config):
 
     if body.startswith(CRASH_MARKER):
         os._exit(70)
+    if body.startswith(HANG_MARKER):
+        import time
+
+        time.sleep(3600)
     return process_image(body, config)

@@ -13,7 +13,7 @@ from paircurate.schemas.config import ImageConfig
 from paircurate.transforms.image_pool import ImagePool, shared_image_pool
 from paircurate.transforms.images import process_image
 
-from .helpers import BLUE, CRASH_MARKER, image_bytes, process_or_crash
+from .helpers import BLUE, CRASH_MARKER, HANG_MARKER, image_bytes, process_or_crash
 
 CONFIG = ImageConfig(image_size=32, resize_mode="border", encode_format="jpg")
 BODIES = [
@@ -55,6 +55,21 @@ def test_images_in_flight_beside_a_crash_are_not_harmed(pool: ImagePool) -> None
         results = list(threads.map(lambda body: pool.process(body, CONFIG), bodies))
     assert results[:-1] == [process_image(body, CONFIG) for body in bodies[:-1]]
     assert results[-1].reason == "image_decode_error"
+
+
+def test_an_image_that_never_finishes_is_a_reason_and_its_process_is_replaced() -> None:
+    pool = ImagePool(1, work=process_or_crash, timeout=0.5)
+    try:
+        stuck_pid = pool.pids[0]
+        hung = pool.process(HANG_MARKER, CONFIG)
+        assert (hung.reason, hung.detail) == (
+            "image_decode_error",
+            "the image work took longer than 0.5 s",
+        )
+        assert pool.pids != [stuck_pid]
+        assert pool.process(BODIES[0], CONFIG) == process_image(BODIES[0], CONFIG)
+    finally:
+        pool.close()
 
 
 def test_a_killed_process_is_replaced_without_losing_the_image() -> None:
