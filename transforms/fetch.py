@@ -72,13 +72,10 @@ def fetch_one(
     image_slots: threading.Semaphore | None = None,
     image_pool: ImagePool | None = None,
 ) -> FetchResult:
-    """Fetch one pair in this thread, waiting here for its retries."""
-    progress = Progress(url)
-    while True:
-        outcome = _attempt(uid, progress, downloader, image_config, image_slots, image_pool)
-        if isinstance(outcome, FetchResult):
-            return outcome
-        time.sleep(max(0.0, outcome.due - time.monotonic()))
+    """Fetch one pair in this thread, waiting here for its retries (``Downloader.fetch``)."""
+    with downloader.budget.hold() as held:
+        download = downloader.fetch(url, held)
+        return _measure(uid, download, image_config, image_slots, image_pool)
 
 
 def _attempt(
