@@ -35,6 +35,7 @@ from paircurate.transforms.report_data import (
     as_numpy,
     row_thresholds,
 )
+from paircurate.transforms.shards import shard_name
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ def image_sources(outputs: Outputs, row: dict[str, Any], raw_folders: list[str])
     # A URL repeat with the same caption has its original's uid, and so its image.
     stored = row.get("image_format") or row.get("reason") == "url_duplicate"
     if stored and row.get("chunk") is not None:
-        sources += [f"{folder}/{int(row['chunk']):05d}.tar" for folder in raw_folders]
+        sources += [f"{folder}/{shard_name(int(row['chunk']))}.tar" for folder in raw_folders]
     return sources
 
 
