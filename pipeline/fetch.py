@@ -82,6 +82,12 @@ def copy_members(source: str, writer: TarWriter, skip: set[str]) -> int:
     return copied
 
 
+def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
+    """``rows`` as one Parquet file at ``path``, written atomically."""
+    table = rows_to_table(rows, schema)
+    io.write_atomically(path, lambda stream: pq.write_table(table, stream))
+
+
 def read_raw_rows(
     raw_dir: str, chunk: int, columns: list[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -173,8 +179,7 @@ class FetchChunkDoFn(beam.DoFn):
         unique, duplicates = split_url_duplicates(rows, self.config.dedup.url_dedup)
         if not self.config.output.text_only:
             self._fetch(chunk, unique, tar_path)
-        table = rows_to_table(sorted(rows, key=row_identity), self.schema)
-        io.write_atomically(parquet_path, lambda stream: pq.write_table(table, stream))
+        write_parquet(parquet_path, sorted(rows, key=row_identity), self.schema)
         seconds = time.perf_counter() - started
         self.fetched.inc(len(unique))
         self.fetch_ms.inc(int(seconds * 1000))
@@ -213,8 +218,7 @@ class FetchChunkDoFn(beam.DoFn):
             return
         started = time.perf_counter()
         self._fetch(chunk, retry, tar_path, carry_over=True)
-        table = rows_to_table(sorted(rows, key=row_identity), self.schema)
-        io.write_atomically(parquet_path, lambda stream: pq.write_table(table, stream))
+        write_parquet(parquet_path, sorted(rows, key=row_identity), self.schema)
         recovered = sum(row["reason"] is None for row in retry)
         seconds = time.perf_counter() - started
         self.fetched.inc(len(retry))

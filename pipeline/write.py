@@ -16,14 +16,12 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
 from paircurate.pipeline import io
-from paircurate.pipeline.fetch import image_member, raw_paths, read_raw_rows
+from paircurate.pipeline.fetch import image_member, raw_paths, read_raw_rows, write_parquet
 from paircurate.schemas.codes import Status
 from paircurate.schemas.config import ClipConfig
-from paircurate.schemas.records import rows_to_table
 from paircurate.transforms.clip_filter import judge_score
 from paircurate.transforms.ledger import summarize_shard, with_status
 from paircurate.transforms.shards import TarWriter, read_members, sample_members, shard_name
@@ -154,11 +152,6 @@ class WriteShardDoFn(beam.DoFn):
                     size += len(image)
         writer.close()
         return size
-
-
-def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
-    table = rows_to_table(rows, schema)
-    io.write_atomically(path, lambda stream: pq.write_table(table, stream))
 
 
 class MergeSummariesFn(beam.CombineFn):
