@@ -88,7 +88,8 @@ def threshold_text(report: ReportData) -> list[str]:
         found.append(f"--clip-threshold-by-lang {pairs}")
     if thresholds.keep_fraction is not None:
         cut = "unknown" if thresholds.cut is None else f"{thresholds.cut:.4f}"
-        how = "" if thresholds.cut_source == "ledger" else ", estimated from the ledger's scores"
+        estimated = thresholds.cut_source == "estimate"
+        how = ", estimated from the ledger's scores" if estimated else ""
         found.append(f"--clip-keep-fraction {thresholds.keep_fraction:g} (cut at {cut}{how})")
     return found
 

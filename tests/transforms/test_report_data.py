@@ -20,7 +20,7 @@ from paircurate.schemas.codes import REASONS
 from paircurate.schemas.records import ledger_schema, rows_to_table
 from paircurate.transforms import report_data as data
 from paircurate.transforms.report_aggregates import collect
-from paircurate.transforms.report_html import SECTIONS, render
+from paircurate.transforms.report_html import SECTIONS, render, threshold_text
 
 HOSTILE = '<script>alert("caption")</script><img src=x onerror=alert(1)>'
 
@@ -175,6 +175,7 @@ def test_keep_fraction_cut_recorded_in_stats_wins(tmp_path):
     (folder / "stats.json").write_text(json.dumps({**stats, "clip_keep_fraction_cut": 0.2975}))
     report = collect(str(folder), with_images=False)
     assert (report.thresholds.cut, report.thresholds.cut_source) == (0.2975, "stats")
+    assert threshold_text(report) == ["--clip-keep-fraction 0.5 (cut at 0.2975)"]
 
 
 def test_keep_fraction_cut_is_estimated_when_no_drop_names_it(tmp_path):
@@ -183,6 +184,9 @@ def test_keep_fraction_cut_is_estimated_when_no_drop_names_it(tmp_path):
     report = collect(str(write_outputs(tmp_path, rows, options)), with_images=False)
     assert report.thresholds.cut_source == "estimate"
     assert report.thresholds.cut == pytest.approx(np.quantile(np.arange(9) / 10, 0.75))
+    assert threshold_text(report) == [
+        "--clip-keep-fraction 0.25 (cut at 0.6000, estimated from the ledger's scores)"
+    ]
 
 
 def test_histogram_clips_extremes_into_the_last_bin():
