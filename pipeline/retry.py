@@ -14,43 +14,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
-import typing
 from typing import Any
 
 from paircurate.pipeline import io
 from paircurate.pipeline.options import flag_name
 from paircurate.pipeline.run import run_job
-from paircurate.schemas.config import SECTIONS, ConfigError, JobConfig
+from paircurate.schemas.config import SECTIONS, ConfigError, JobConfig, section_from_options
 
 log = logging.getLogger(__name__)
 
 
-def _restore(value: Any, hint: Any) -> Any:
-    """One option back from JSON: lists were tuples, null in a plain float was infinity."""
-    if isinstance(value, list):
-        return tuple(value)
-    if value is None and hint is float:
-        return math.inf
-    return value
-
-
 def config_from_options(options: dict[str, dict[str, Any]]) -> JobConfig:
-    """The JobConfig a stats.json's ``options`` were written from.
-
-    Options the stored run did not know take their defaults, and options this
-    version no longer knows are left out, so older outputs can still be retried.
-    """
-    sections = {}
-    for name, cls in SECTIONS.items():
-        stored = options.get(name) or {}
-        hints = typing.get_type_hints(cls)
-        values = {
-            field.name: _restore(stored[field.name], hints[field.name])
-            for field in dataclasses.fields(cls)
-            if field.name in stored
-        }
-        sections[name] = cls(**values)
+    """The JobConfig a stats.json's ``options`` were written from (see ``section_from_options``)."""
+    sections = {
+        name: section_from_options(cls, options.get(name) or {}) for name, cls in SECTIONS.items()
+    }
     return JobConfig(**sections)
 
 

@@ -8,7 +8,9 @@ their ``metadata["help"]``. A field named ``image_size`` becomes ``--image-size`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 RESIZE_MODES = ("no", "border", "keep_ratio", "keep_ratio_largest", "center_crop")
 ENCODE_FORMATS = ("jpg", "png", "webp")
@@ -472,3 +474,28 @@ SECTIONS: dict[str, type] = {
     "clip": ClipConfig,
     "output": OutputConfig,
 }
+
+
+def _from_json(value: Any, hint: Any) -> Any:
+    """One option back from JSON: lists were tuples, null in a plain float was infinity."""
+    if isinstance(value, list):
+        return tuple(value)
+    if value is None and hint is float:
+        return math.inf
+    return value
+
+
+def section_from_options(cls: type, stored: dict[str, Any]) -> Any:
+    """One section of options as stats.json stores it (``asdict``, as JSON) back as ``cls``.
+
+    Options the stored run did not know take their defaults, and options this
+    version no longer knows are left out, so outputs of older versions still
+    read. Raises ConfigError where a stored value is not valid.
+    """
+    hints = typing.get_type_hints(cls)
+    values = {
+        option.name: _from_json(stored[option.name], hints[option.name])
+        for option in fields(cls)
+        if option.name in stored
+    }
+    return cls(**values)

@@ -147,7 +147,7 @@ def add_images(report: ReportData, scan: pa.Table, status: np.ndarray) -> None:
     width = data.as_numpy(scan["original_width"])
     height = data.as_numpy(scan["original_height"])
     sized = np.isfinite(width) & np.isfinite(height) & (width > 0) & (height > 0)
-    image = (report.stats.get("options") or {}).get("image") or {}
+    image = data.stored_options(report.stats, "image")
     report.image_limits = {
         "min_image_size": image.get("min_image_size") or None,
         "max_aspect_ratio": image.get("max_aspect_ratio"),

@@ -26,6 +26,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from paircurate.schemas.codes import REASONS, Status
+from paircurate.schemas.config import ClipConfig, section_from_options
+from paircurate.transforms.clip_filter import thresholds_for
 
 # Columns of the ledger the aggregates need; a ledger that lacks one (an older
 # run) gets a null column, and its chart an empty state.
@@ -240,13 +242,27 @@ _CUT_DETAIL = re.compile(r"below (-?[0-9.]+) \(top [0-9.eE+-]+ cut\)")
 
 @dataclass
 class Thresholds:
-    """The CLIP thresholds in force, from stats.json's options."""
+    """The CLIP thresholds in force: the run's ``ClipConfig`` and the keep-fraction cut.
 
-    absolute: float | None = None
-    by_language: dict[str, float] = field(default_factory=dict)
-    keep_fraction: float | None = None
+    Which thresholds a pair must clear is ``clip_filter.thresholds_for``'s rule,
+    the one the job applied.
+    """
+
+    clip: ClipConfig = field(default_factory=ClipConfig)
     cut: float | None = None
     cut_source: str = ""  # "stats", "ledger" (a drop's detail names it) or "estimate"
+
+    @property
+    def absolute(self) -> float | None:
+        return self.clip.clip_threshold
+
+    @property
+    def by_language(self) -> dict[str, float]:
+        return self.clip.thresholds_by_language()
+
+    @property
+    def keep_fraction(self) -> float | None:
+        return self.clip.clip_keep_fraction
 
     @property
     def any(self) -> bool:
@@ -254,33 +270,23 @@ class Thresholds:
 
     def for_language(self, language: str) -> float | None:
         """The highest threshold a pair of ``language`` must clear, or None."""
-        found = [self.absolute, self.cut]
-        found.append(self.by_language.get(language, self.by_language.get("default")))
-        found = [value for value in found if value is not None]
+        found = [value for value, _ in thresholds_for(language, self.clip, self.cut)]
         return max(found) if found else None
 
 
-def clip_options(stats: dict[str, Any]) -> dict[str, Any]:
-    return (stats.get("options") or {}).get("clip") or {}
+def stored_options(stats: dict[str, Any], section: str) -> dict[str, Any]:
+    """One section of the run's options as stats.json records them; {} where it is missing."""
+    found = (stats.get("options") or {}).get(section)
+    return found if isinstance(found, dict) else {}
 
 
 def parse_thresholds(stats: dict[str, Any]) -> Thresholds:
-    options = clip_options(stats)
-    by_language = {}
-    for item in options.get("clip_threshold_by_lang") or ():
-        language, _, value = str(item).partition("=")
-        try:
-            by_language[language.strip().lower()] = float(value)
-        except ValueError:
-            continue
+    try:
+        clip = section_from_options(ClipConfig, stored_options(stats, "clip"))
+    except (TypeError, ValueError):  # options this version cannot read: no thresholds shown
+        clip = ClipConfig()
     cut = stats.get("clip_keep_fraction_cut")
-    return Thresholds(
-        absolute=options.get("clip_threshold"),
-        by_language=by_language,
-        keep_fraction=options.get("clip_keep_fraction"),
-        cut=cut,
-        cut_source="stats" if cut is not None else "",
-    )
+    return Thresholds(clip, cut=cut, cut_source="stats" if cut is not None else "")
 
 
 def find_cut(dataset: ds.Dataset, thresholds: Thresholds, scores: np.ndarray) -> None:

@@ -17,7 +17,7 @@ import plotly.offline
 from markupsafe import Markup
 
 from paircurate.transforms.report_aggregates import ReportData
-from paircurate.transforms.report_data import STATUSES
+from paircurate.transforms.report_data import STATUSES, stored_options
 from paircurate.transforms.report_figures import all_charts
 
 SECTIONS = (
@@ -130,7 +130,7 @@ def render(report: ReportData) -> str:
         stats=stats,
         run=run_summary(stats),
         scored=report.scored,
-        clip_model=(stats.get("options") or {}).get("clip", {}).get("clip_model", "unknown"),
+        clip_model=stored_options(stats, "clip").get("clip_model", "unknown"),
         thresholds_text=threshold_text(report),
         caption_quantiles=report.caption_quantiles,
         clusters=report.clusters,
