@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from paircurate.schemas.config import DedupConfig
+from paircurate.transforms.components import Node  # (uid, chunk, original area, pHash or 0)
 from paircurate.transforms.minhash import MinHasher, band_keys, jaccard, shingles
 from paircurate.transforms.phash import band_keys as phash_band_keys
 from paircurate.transforms.phash import hamming, near_duplicate_pairs
 
-Node = tuple[str, int, int, int]  # (uid, chunk, original area, pHash or 0)
 Edge = tuple[str, Node, Node]  # (graph kind, node, node)
 
 CAPTION, IMAGE = "caption", "image"
