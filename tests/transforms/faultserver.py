@@ -46,12 +46,8 @@ def png_header_only(width: int, height: int) -> bytes:
 
 
 class _FaultHandler(QuietHandler):
-    protocol_version = "HTTP/1.1"
     server: FaultServer
     query: dict[str, str]
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def do_GET(self) -> None:
         self.server.record(self.path, dict(self.headers))
