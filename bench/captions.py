@@ -22,8 +22,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 def run_stage(captions: list[str], backend: str, batch: int) -> tuple[float, Counter]:
     from paircurate.schemas.config import CaptionConfig
-    from paircurate.transforms.caption_stage import CaptionStage
-    from paircurate.transforms.langid import make_detector
+    from paircurate.transforms.ingest.caption_stage import CaptionStage
+    from paircurate.transforms.ingest.langid import make_detector
 
     config = CaptionConfig(langid_backend=backend)
     stage = CaptionStage(config, make_detector(backend))

@@ -36,7 +36,7 @@ import open_clip
 import torch
 
 from paircurate.synthweb import SyntheticWeb
-from paircurate.transforms.reference_scorer import (
+from paircurate.transforms.scoring.reference_scorer import (
     CHECKPOINT_PATH,
     MODEL_NAME,
     REFERENCE_THRESHOLD,

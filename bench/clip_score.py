@@ -4,7 +4,7 @@ Both sides score the same decoded photos (``../shared/data/openimages_ccby``, 18
 photos repeated to ``--images``, default 96) with the same captions (Conceptual Captions
 validation), the same ViT-B-32 model object, batch size, torch threads and device:
 
-* ours: ``ClipScorer.score`` of ``paircurate.transforms.clip`` (eval transform,
+* ours: ``ClipScorer.score`` of ``paircurate.transforms.scoring.clip`` (eval transform,
   tokenizer, truncation flags, both towers, normalise, cosine, numpy out);
 * anchor: the loop a user writes with open_clip alone: preprocess, tokenizer,
   ``encode_image``, ``encode_text``, normalise, dot product, scores to numpy.
@@ -37,7 +37,7 @@ import torch
 from PIL import Image
 from shared_data import DATA, cc3m_captions
 
-from paircurate.transforms.clip import ClipScorer
+from paircurate.transforms.scoring.clip import ClipScorer
 
 MODEL = "ViT-B-32"
 

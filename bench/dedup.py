@@ -99,7 +99,7 @@ def run_child(source: Path, output: Path, *extra: str) -> dict:
 
 def labelled_recall(output: Path, labelled: list[tuple[int, int]]) -> float:
     """Share of labelled pairs at or above the threshold that ended in one caption cluster."""
-    from paircurate.transforms.near_duplicates import captions_similar
+    from paircurate.transforms.dedup.near_duplicates import captions_similar
 
     table = pq.read_table(output / "ledger", columns=["row", "caption_cluster", "caption"])
     cluster = dict(zip(table["row"].to_pylist(), table["caption_cluster"].to_pylist(), strict=True))
@@ -132,7 +132,7 @@ def datasketch_anchor(rows: int, seed: int) -> float:
     """Seconds for datasketch to sign, insert and query every caption (one process)."""
     from datasketch import MinHash, MinHashLSH
 
-    from paircurate.transforms.minhash import shingle_hash, shingles
+    from paircurate.transforms.dedup.minhash import shingle_hash, shingles
 
     captions, _ = corpus(rows, seed)
     started = time.perf_counter()

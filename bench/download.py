@@ -48,8 +48,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared_data import DATA  # noqa: E402 - bench scripts run as files, not as a package
 
-from paircurate.transforms.fetch import usable_cores  # noqa: E402
-from paircurate.transforms.image_pool import pool_size  # noqa: E402
+from paircurate.transforms.crawl.fetch_many import usable_cores  # noqa: E402
+from paircurate.transforms.crawl.image_pool import pool_size  # noqa: E402
 
 PHOTOS = DATA / "openimages_ccby"
 CONTENDERS = ("ours", "anchor", "ours_threads", "anchor_procs")
@@ -162,10 +162,10 @@ class PeakSampler(threading.Thread):
 
 def run_ours(urls: list[str], threads: int, out_dir: str, image_processes: int) -> dict:
     from paircurate.schemas.config import DownloadConfig, ImageConfig
-    from paircurate.transforms.download import Downloader
-    from paircurate.transforms.fetch import fetch_many
-    from paircurate.transforms.image_pool import ImagePool
-    from paircurate.transforms.shards import TarWriter
+    from paircurate.transforms.crawl.download import Downloader
+    from paircurate.transforms.crawl.fetch_many import fetch_many
+    from paircurate.transforms.crawl.image_pool import ImagePool
+    from paircurate.transforms.output.shards import TarWriter
 
     config = DownloadConfig(
         download_threads=threads, max_per_host=threads, allow_private_networks=True

@@ -24,7 +24,7 @@ import time  # noqa: E402
 from shared_data import data_file  # noqa: E402
 
 from paircurate.schemas.config import ConfigError  # noqa: E402
-from paircurate.transforms.langid import (  # noqa: E402
+from paircurate.transforms.ingest.langid import (  # noqa: E402
     BACKENDS,
     DEFAULT_BACKEND,
     LanguageDetector,

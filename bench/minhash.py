@@ -1,4 +1,4 @@
-"""Speed and LSH recall/precision of the vectorised caption MinHash (transforms/minhash.py).
+"""Speed and LSH recall/precision of the vectorised caption MinHash (transforms/dedup/minhash.py).
 
 Corpus: the 15,833 Conceptual Captions validation captions in ../shared/data,
 plus one edited copy each of a seeded random 2,000 of them (edit kinds: case
@@ -55,7 +55,7 @@ from datasketch import MinHash  # noqa: E402
 from shared_data import cc3m_captions  # noqa: E402
 
 from paircurate.schemas.config import DedupConfig  # noqa: E402
-from paircurate.transforms.minhash import (  # noqa: E402
+from paircurate.transforms.dedup.minhash import (  # noqa: E402
     MinHasher,
     band_keys,
     candidate_pairs,

@@ -60,7 +60,7 @@ os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 import pyarrow as pa
 pa.set_cpu_count(1)
 pa.set_io_thread_count(1)
-from paircurate.pipeline.report import write_report
+from paircurate.pipeline.output.write_report import write_report
 started = time.perf_counter()
 path = write_report(sys.argv[1])
 print(json.dumps({"seconds": time.perf_counter() - started, "bytes": os.path.getsize(path)}))

@@ -14,7 +14,7 @@ import sys
 
 from paircurate.pipeline.options import add_config_arguments
 from paircurate.schemas.config import ConfigError
-from paircurate.transforms.inputs import InputError
+from paircurate.transforms.ingest.inputs import InputError
 
 EPILOG = (
     "Any other flag is passed to Beam: e.g. --runner=DataflowRunner --project=... "
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def finish_with_report(output: str) -> int:
     """Write the report of a finished job: 0, or 1 when only the report failed."""
-    from paircurate.pipeline.report import report_after_run
+    from paircurate.pipeline.output.write_report import report_after_run
 
     path = report_after_run(output)
     if path is None:
@@ -112,7 +112,7 @@ def finish_with_report(output: str) -> int:
 
 
 def report_command(output: str, images: bool) -> int:
-    from paircurate.pipeline.report import write_report
+    from paircurate.pipeline.output.write_report import write_report
 
     try:
         print(write_report(output, with_images=images))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 
-from paircurate.pipeline import io
+from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.run import parse_args, run_job
 from paircurate.synthweb import SyntheticWeb, SyntheticWebServer, WebMix, write_manifest
 
@@ -22,7 +22,7 @@ DEMO_DEFAULTS = ["--min-image-size", "64", "--max-aspect-ratio", "4", "--timeout
 
 
 def demo_defaults() -> list[str]:
-    from paircurate.transforms.reference_scorer import MODEL_NAME, REFERENCE_THRESHOLD
+    from paircurate.transforms.scoring.reference_scorer import MODEL_NAME, REFERENCE_THRESHOLD
 
     clip = ["--clip-model", MODEL_NAME, "--clip-threshold", str(REFERENCE_THRESHOLD)]
     return [*DEMO_DEFAULTS, *clip]
@@ -38,7 +38,7 @@ def run_demo(
 ) -> dict:
     """Generate and serve ``pairs`` rows, run the job on them, return its stats."""
     web = SyntheticWeb(pairs, seed=seed, mix=mix or WebMix())
-    io.makedirs(os.path.join(output, "input"))
+    fs.makedirs(os.path.join(output, "input"))
     with SyntheticWebServer(web, slow_seconds=slow_seconds) as server:
         manifest = write_manifest(
             web, server.base_url, os.path.join(output, "input", "manifest.parquet")

@@ -24,19 +24,19 @@ from typing import Any
 
 import apache_beam as beam
 
-from paircurate.pipeline import io
-from paircurate.pipeline.captions import Captions
-from paircurate.pipeline.dedup import FindDuplicates
-from paircurate.pipeline.fetch import FetchChunkDoFn, image_processes_for
+from paircurate.pipeline import filesystem as fs
+from paircurate.pipeline.crawl.fetch_chunks import FetchChunkDoFn, image_processes_for
+from paircurate.pipeline.dedup.find_duplicates import FindDuplicates
 from paircurate.pipeline.grouping import GroupRows
-from paircurate.pipeline.read import InputPlan, ReadFileDoFn
-from paircurate.pipeline.write import FinalizeDoFn, MergeSummariesFn, WriteShardDoFn
+from paircurate.pipeline.ingest.caption_step import Captions
+from paircurate.pipeline.ingest.read import InputPlan, ReadFileDoFn
+from paircurate.pipeline.output.write_outputs import FinalizeDoFn, MergeSummariesFn, WriteShardDoFn
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.records import RowCodec, ledger_schema
-from paircurate.transforms.dedup import url_digest
-from paircurate.transforms.ledger import drop
-from paircurate.transforms.shards import chunk_count, chunk_of
-from paircurate.transforms.urls import url_problem
+from paircurate.transforms.dedup.url_dedup import url_digest
+from paircurate.transforms.ingest.urls import url_problem
+from paircurate.transforms.output.ledger import drop
+from paircurate.transforms.output.shards import chunk_count, chunk_of
 
 # Raised whenever what a raw shard records changes, so older raw shards are not reused.
 RAW_FORMAT = 3
@@ -58,7 +58,7 @@ def fetch_fingerprint(config: JobConfig) -> str:
 
 
 def raw_dir_of(config: JobConfig) -> str:
-    return io.join(config.output.output, "fetch", fetch_fingerprint(config))
+    return fs.join(config.output.output, "fetch", fetch_fingerprint(config))
 
 
 def check_url(row: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +184,7 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         decisions = pipeline | "NoDecisions" >> beam.Create([])
     if scores_pairs(config):
         # Beam's RunInference module imports torch (half a gigabyte): only where it scores.
-        from paircurate.pipeline.score import Score, score_cut
+        from paircurate.pipeline.scoring.score_pairs import Score, score_cut
 
         scores = fetched | "Score" >> Score(config.clip, raw_dir, config.image)
         cut = score_cut(scores, config.clip)

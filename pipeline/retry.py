@@ -16,7 +16,7 @@ import json
 import logging
 from typing import Any
 
-from paircurate.pipeline import io
+from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.options import flag_name
 from paircurate.pipeline.run import run_job
 from paircurate.schemas.config import SECTIONS, ConfigError, JobConfig, section_from_options
@@ -34,14 +34,14 @@ def config_from_options(options: dict[str, dict[str, Any]]) -> JobConfig:
 
 def stored_config(output: str) -> JobConfig:
     """The configuration of the finished run in ``output``, from its stats.json."""
-    path = io.join(output, "stats.json")
-    if not io.exists(path):
+    path = fs.join(output, "stats.json")
+    if not fs.exists(path):
         raise ConfigError(
             f"--output: {path} not found; retry-failed needs the folder of a finished run "
             "(an interrupted run resumes by running `paircurate run` again with its options)"
         )
     try:
-        options = json.loads(io.read_bytes(path))["options"]
+        options = json.loads(fs.read_bytes(path))["options"]
     except (ValueError, KeyError, TypeError) as error:
         raise ConfigError(f"--output: {path} has no run options to retry ({error!r})") from None
     return config_from_options(options)

@@ -21,11 +21,11 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from paircurate.pipeline import io
+from paircurate.pipeline import filesystem as fs
+from paircurate.pipeline.ingest.read import plan_inputs
 from paircurate.pipeline.job import build
 from paircurate.pipeline.memory import limit_malloc_arenas
 from paircurate.pipeline.options import add_config_arguments, config_from_args
-from paircurate.pipeline.read import plan_inputs
 from paircurate.schemas.config import ConfigError, JobConfig
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def check_clip_model(config: JobConfig) -> None:
     their own copy later, in RunInference.
     """
     if config.clip.scores and not config.output.text_only:
-        from paircurate.transforms.clip import ClipLoadError, load_clip
+        from paircurate.transforms.scoring.clip import ClipLoadError, load_clip
 
         try:
             load_clip(dataclasses.replace(config.clip, clip_device="cpu"))
@@ -189,8 +189,8 @@ def complete_stats(output: str, result, duration: float, retried: bool = False) 
     means --cluster-rounds was too low); a --retry-failed run also records what
     it retried (``retry``).
     """
-    path = io.join(output, "stats.json")
-    stats = json.loads(io.read_bytes(path))
+    path = fs.join(output, "stats.json")
+    stats = json.loads(fs.read_bytes(path))
     stats["duration_s"] = round(duration, 3)
     stats["rows_per_s"] = round(stats["rows_in"] / duration, 1) if duration else None
     counters = counter_values(result)
@@ -198,5 +198,5 @@ def complete_stats(output: str, result, duration: float, retried: bool = False) 
     stats["dedup"] = counter_group(counters, DEDUP_COUNTERS)
     if retried:
         stats["retry"] = counter_group(counters, RETRY_COUNTERS)
-    io.write_bytes(path, json.dumps(stats, indent=2).encode())
+    fs.write_bytes(path, json.dumps(stats, indent=2).encode())
     return stats

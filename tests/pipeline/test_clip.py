@@ -14,8 +14,8 @@ from conftest import read_ledger, run_job_on, shard_files
 from PIL import Image
 
 from paircurate.schemas.config import ClipConfig, ConfigError, ImageConfig
-from paircurate.transforms.clip import load_clip
-from paircurate.transforms.images import content_box
+from paircurate.transforms.crawl.images import content_box
+from paircurate.transforms.scoring.clip import load_clip
 
 pytestmark = pytest.mark.slow
 
@@ -133,7 +133,7 @@ def test_a_missing_checkpoint_fails_before_any_input_is_read(tmp_path):
 def test_the_reference_scorer_filters_mismatched_captions_in_the_job(
     scored_run, manifest, tmp_path
 ):
-    from paircurate.transforms.reference_scorer import REFERENCE_THRESHOLD
+    from paircurate.transforms.scoring.reference_scorer import REFERENCE_THRESHOLD
 
     output, _ = scored_run
     after = _rerun(manifest, tmp_path, output, "--clip-threshold", str(REFERENCE_THRESHOLD))

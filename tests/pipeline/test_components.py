@@ -11,8 +11,12 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.runner import PipelineResult
 from apache_beam.testing.util import assert_that, equal_to
 
-from paircurate.pipeline.components import ConnectedComponents, LabelDoFn, StarStepDoFn
-from paircurate.transforms.components import (
+from paircurate.pipeline.dedup.connected_components import (
+    ConnectedComponents,
+    LabelDoFn,
+    StarStepDoFn,
+)
+from paircurate.transforms.dedup.clusters import (
     DEFAULT_ROUNDS,
     Node,
     excess_edges,
@@ -128,7 +132,7 @@ def test_too_few_rounds_are_counted_logged_and_labels_match_the_local_run(caplog
     pairs = [(a, b) for _, a, b in path("caption", list(range(64)))]
     local = run_rounds_locally(pairs, 1)
     expected = [("caption", member, label) for member, label in local.items()]
-    with caplog.at_level(logging.WARNING, logger="paircurate.pipeline.components"):
+    with caplog.at_level(logging.WARNING, logger="paircurate.pipeline.dedup.connected_components"):
         result = run_components([("caption", a, b) for a, b in pairs], expected, rounds=1)
     excess = excess_edges(run_round(pairs))
     assert unconverged_count(result) == excess == 61

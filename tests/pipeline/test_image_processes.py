@@ -7,8 +7,8 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from paircurate.pipeline.fetch import image_processes_for
-from paircurate.transforms import fetch
+from paircurate.pipeline.crawl.fetch_chunks import image_processes_for
+from paircurate.transforms.crawl import fetch_many as fetch
 
 
 def _pipeline(*beam_args: str, runner=None) -> beam.Pipeline:

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import read_ledger, run_job_on
 
-from paircurate.pipeline.read import expand_inputs, plan_inputs
+from paircurate.pipeline.ingest.read import expand_inputs, plan_inputs
 from paircurate.schemas.config import InputConfig
-from paircurate.transforms.inputs import InputError, make_uid
+from paircurate.transforms.ingest.inputs import InputError, make_uid
 
 
 def _write_formats(table: pa.Table, folder) -> list[str]:

@@ -20,9 +20,9 @@ import pytest
 from conftest import job_args, read_ledger
 
 from paircurate.pipeline import cli
-from paircurate.pipeline.report import REPORT_NAME
+from paircurate.pipeline.output.write_report import REPORT_NAME
+from paircurate.report.page import SECTIONS
 from paircurate.schemas.records import ledger_schema, rows_to_table
-from paircurate.transforms.report_html import SECTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "out" / "test-artifacts"
@@ -199,7 +199,7 @@ def test_a_failing_report_keeps_the_run_and_exits_1(tmp_path, monkeypatch, caplo
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("paircurate.pipeline.report.render", broken)
+    monkeypatch.setattr("paircurate.pipeline.output.write_report.render", broken)
     assert cli.finish_with_report(str(output)) == 1
     assert "paircurate report" in caplog.text and "disk full" in caplog.text
     assert not (output / REPORT_NAME).exists()

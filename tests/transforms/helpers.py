@@ -167,7 +167,7 @@ def process_or_crash(body: bytes, config):
     """
     import os
 
-    from paircurate.transforms.images import process_image
+    from paircurate.transforms.crawl.images import process_image
 
     if body.startswith(CRASH_MARKER):
         os._exit(70)

@@ -1,0 +1,260 @@
+"""The Fetch stage: download and process one chunk of pairs, commit it as a raw shard.
+
+A raw shard is a tar of the re-encoded images (named by uid) plus a Parquet of
+every row of the chunk with all it measured, ledger columns and all. The Parquet
+is written last and is the commit marker: a re-run finds it, checks that it
+holds exactly this chunk's rows, and skips the downloads. That is how an
+interrupted job resumes, and how a change of a later rule reruns without
+touching the network. Only the chunk index goes on through the pipeline: the
+Write stage reads the rows back from the raw Parquet, so the big records never
+pass through a second shuffle.
+
+With ``--retry-failed`` (what ``paircurate retry-failed`` sets), a committed
+chunk is not simply reused: its rows that failed for a reason that may pass
+(``Reason.retryable``: timeouts, 5xx, 429, dropped connections) are downloaded
+again and merged into the raw shard, and every other row stays as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import tarfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import DirectOptions
+from apache_beam.runners.direct.direct_runner import DirectRunner, SwitchingDirectRunner
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from paircurate.pipeline import filesystem as fs
+from paircurate.pipeline.memory import limit_malloc_arenas
+from paircurate.schemas.codes import REASONS
+from paircurate.schemas.config import JobConfig
+from paircurate.schemas.records import rows_to_table
+from paircurate.transforms.crawl.download import Downloader
+from paircurate.transforms.crawl.fetch_many import fetch_many, usable_cores
+from paircurate.transforms.crawl.image_pool import ImagePool, pool_size, shared_image_pool
+from paircurate.transforms.dedup.url_dedup import by_url, split_url_duplicates
+from paircurate.transforms.output.shards import TarWriter, shard_name
+
+log = logging.getLogger(__name__)
+
+MEASURED = (
+    "reason", "reason_detail", "http_status", "content_type", "download_ms", "bytes", "sha256",
+    "original_width", "original_height", "original_format", "width", "height", "image_format",
+    "image_sha256", "phash",
+)  # fmt: skip
+
+
+def raw_paths(raw_dir: str, chunk: int) -> tuple[str, str]:
+    name = shard_name(chunk)
+    return fs.join(raw_dir, f"{name}.tar"), fs.join(raw_dir, f"{name}.parquet")
+
+
+def image_member(uid: str, ext: str) -> str:
+    return f"{uid}.{ext}"
+
+
+def row_identity(row: dict[str, Any]) -> tuple[str, str, int]:
+    return (row["uid"], row["source"], row["row_number"])
+
+
+def is_retryable(row: dict[str, Any]) -> bool:
+    """A fetch failure that may pass on another try; unknown codes (older runs) are not."""
+    code = row.get("reason")
+    return code is not None and code in REASONS and REASONS[code].retryable
+
+
+def copy_members(source: str, writer: TarWriter, skip: set[str]) -> int:
+    """Stream every member of the tar at ``source`` but those in ``skip`` into ``writer``."""
+    copied = 0
+    with fs.open_read(source) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        for info in tar:
+            handle = tar.extractfile(info) if info.name not in skip else None
+            if handle is not None:
+                writer.add(info.name, handle.read())
+                copied += 1
+    return copied
+
+
+def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
+    """``rows`` as one Parquet file at ``path``, written atomically."""
+    table = rows_to_table(rows, schema)
+    fs.write_atomically(path, lambda stream: pq.write_table(table, stream))
+
+
+def read_raw_rows(
+    raw_dir: str, chunk: int, columns: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every row of a committed chunk, as the Fetch stage recorded it (``columns`` only)."""
+    _, parquet_path = raw_paths(raw_dir, chunk)
+    with fs.open_read(parquet_path) as stream:
+        return pq.read_table(stream, columns=columns).to_pylist()
+
+
+class Progress:
+    """Log rows done and rate every few seconds while a chunk is being fetched."""
+
+    def __init__(self, label: str, total: int, every_s: float = 5.0):
+        self.label, self.total, self.every_s = label, total, every_s
+        self.done = 0
+        self.started = self.last = time.perf_counter()
+
+    def step(self) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        if now - self.last >= self.every_s and self.done < self.total:
+            self.last = now
+            rate = self.done / (now - self.started)
+            log.info("%s: %d/%d rows (%.0f rows/s)", self.label, self.done, self.total, rate)
+
+
+def image_processes_for(requested: int, pipeline: beam.Pipeline) -> int:
+    """``--image-processes`` as a number: -1 (auto) becomes a pool where it helps.
+
+    The local runner in one process (its in-memory and multi-threading modes)
+    runs every Fetch thread under one GIL, so a pool of image processes lets the
+    image work use the cores. Its multi-processing mode, Dataflow, Spark and
+    Flink already run a worker process per core: a pool there would only
+    oversubscribe them.
+    """
+    if requested >= 0:
+        return requested
+    local = isinstance(pipeline.runner, (FnApiRunner, DirectRunner, SwitchingDirectRunner))
+    mode = pipeline.options.view_as(DirectOptions).direct_running_mode
+    return pool_size(usable_cores()) if local and mode != "multi_processing" else 0
+
+
+class FetchChunkDoFn(beam.DoFn):
+    """(chunk, rows) -> chunk, once the chunk's raw shard is committed.
+
+    Rows whose normalised URL came earlier in the input are recorded as
+    ``url_duplicate`` without a download: every copy of a URL is in this chunk.
+    A text-only run commits the chunk's rows without downloading anything, so
+    that the Decide and Write steps read every run's chunks alike.
+    """
+
+    def __init__(self, config: JobConfig, raw_dir: str, schema: pa.Schema):
+        self.config = config
+        self.raw_dir = raw_dir
+        self.schema = schema
+        self.fetched = Metrics.counter("paircurate", "fetch_rows")
+        self.resumed = Metrics.counter("paircurate", "fetch_rows_resumed")
+        self.fetch_ms = Metrics.counter("paircurate", "fetch_ms")
+        self.images = Metrics.counter("paircurate", "fetch_images")
+        self.retried = Metrics.counter("paircurate", "fetch_rows_retried")
+        self.recovered = Metrics.counter("paircurate", "fetch_rows_recovered")
+        self.downloader: Downloader | None = None
+        self.image_pool: ImagePool | None = None
+
+    def setup(self) -> None:
+        limit_malloc_arenas()
+        if not self.config.output.text_only:
+            self.downloader = Downloader(self.config.download)
+            processes = self.config.download.image_processes
+            if processes > 0:
+                self.image_pool = shared_image_pool(processes)
+
+    def teardown(self) -> None:
+        if self.downloader is not None:
+            self.downloader.close()
+
+    def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[int]:
+        chunk, rows = element
+        tar_path, parquet_path = raw_paths(self.raw_dir, chunk)
+        if self._committed(parquet_path, rows):
+            if self.config.output.retry_failed and not self.config.output.text_only:
+                self._retry(chunk, tar_path, parquet_path)
+            else:
+                self.resumed.inc(len(rows))
+                log.info("chunk %s: %d rows already fetched, reusing", shard_name(chunk), len(rows))
+            yield chunk
+            return
+        started = time.perf_counter()
+        unique, duplicates = split_url_duplicates(rows, self.config.dedup.url_dedup)
+        if not self.config.output.text_only:
+            self._fetch(chunk, unique, tar_path)
+        write_parquet(parquet_path, sorted(rows, key=row_identity), self.schema)
+        seconds = time.perf_counter() - started
+        self.fetched.inc(len(unique))
+        self.fetch_ms.inc(int(seconds * 1000))
+        log.info(
+            "chunk %s: fetched %d rows in %.1f s (%.0f rows/s), %d repeated URLs skipped",
+            shard_name(chunk), len(unique), seconds, len(unique) / max(seconds, 1e-9),
+            len(duplicates),
+        )  # fmt: skip
+        yield chunk
+
+    def _committed(self, parquet_path: str, rows: list[dict]) -> bool:
+        if not fs.exists(parquet_path):
+            return False
+        try:
+            with fs.open_read(parquet_path) as stream:
+                table = pq.read_table(stream, columns=["uid", "source", "row_number"])
+        except Exception:  # noqa: BLE001 - an unreadable marker means: fetch again
+            return False
+        committed = {row_identity(row) for row in table.to_pylist()}
+        return committed == {row_identity(row) for row in rows}
+
+    def _retry(self, chunk: int, tar_path: str, parquet_path: str) -> None:
+        """Download a committed chunk's retryable failures again and merge them in.
+
+        The tar is rewritten (old members plus the new images), then the Parquet,
+        each atomically. Until the new Parquet is in place the old one is the
+        commit marker and names only images both tars hold, so a retry cut short
+        simply starts over: the retried rows' members are never copied forward.
+        """
+        rows = read_raw_rows(self.raw_dir, chunk)
+        retry = [row for row in rows if is_retryable(row)]
+        self.resumed.inc(len(rows) - len(retry))
+        name = shard_name(chunk)
+        if not retry:
+            log.info("chunk %s: %d rows already fetched, none to retry", name, len(rows))
+            return
+        started = time.perf_counter()
+        self._fetch(chunk, retry, tar_path, carry_over=True)
+        write_parquet(parquet_path, sorted(rows, key=row_identity), self.schema)
+        recovered = sum(row["reason"] is None for row in retry)
+        seconds = time.perf_counter() - started
+        self.fetched.inc(len(retry))
+        self.fetch_ms.inc(int(seconds * 1000))
+        self.retried.inc(len(retry))
+        self.recovered.inc(recovered)
+        log.info(
+            "chunk %s: retried %d failed rows in %.1f s, %d now succeed, %d fail again",
+            name, len(retry), seconds, recovered, len(retry) - recovered,
+        )  # fmt: skip
+
+    def _fetch(self, chunk: int, rows: list[dict], tar_path: str, carry_over: bool = False) -> None:
+        """Download ``rows`` into the raw tar, recording measurements on each row.
+
+        Rows that share a URL (other captions of one image) share its download.
+        With ``carry_over`` the tar already there keeps its members, those of
+        ``rows`` aside, and the new images are added after them.
+        """
+        assert self.downloader is not None
+        ext = self.config.image.encode_format
+        groups = {group[0]["uid"]: group for group in by_url(rows).values()}
+        progress = Progress(f"chunk {shard_name(chunk)}", len(groups))
+        with fs.atomic_writer(tar_path) as stream:
+            writer = TarWriter(stream)
+            if carry_over:
+                copy_members(tar_path, writer, {image_member(row["uid"], ext) for row in rows})
+            pairs = ((uid, group[0]["url"]) for uid, group in sorted(groups.items()))
+            threads = self.config.download.download_threads
+            results = fetch_many(
+                pairs, self.downloader, self.config.image, threads, self.image_pool
+            )
+            for result in results:
+                for row in groups[result.uid]:
+                    if result.image is not None:
+                        writer.add(image_member(row["uid"], ext), result.image)
+                        self.images.inc()
+                    row.update((k, result.measurements.get(k)) for k in MEASURED)
+                progress.step()
+            writer.close()

@@ -1,0 +1,63 @@
+"""Write ``DIR/report.html``: the dataset quality report of a finished run.
+
+``paircurate report DIR`` calls ``write_report``, and so do ``run``, ``demo``
+and ``retry-failed`` when the job is done (``report_after_run``). The report
+only reads the outputs; a report that fails leaves them as they are, so it can
+be made again later with ``paircurate report DIR``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from paircurate.pipeline import filesystem as fs
+from paircurate.report.aggregates import collect
+from paircurate.report.data import ReportInputError
+from paircurate.report.page import render
+from paircurate.schemas.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+REPORT_NAME = "report.html"
+
+
+def write_report(output_dir: str, with_images: bool = True) -> str:
+    """Build the report of the run in ``output_dir``; returns its path.
+
+    Raises ConfigError when the folder holds no run outputs.
+    """
+    started = time.perf_counter()
+    try:
+        report = collect(output_dir, with_images=with_images)
+    except ReportInputError as error:
+        raise ConfigError(str(error)) from error
+    page = render(report).encode("utf-8")
+    path = fs.join(output_dir, REPORT_NAME)
+    fs.write_bytes(path, page)
+    log.info(
+        "report: %s (%.1f MB, %d ledger rows, %.1f s)",
+        path,
+        len(page) / 1e6,
+        report.funnel.rows,
+        time.perf_counter() - started,
+    )
+    return path
+
+
+def report_after_run(output_dir: str) -> str | None:
+    """The report at the end of a job: its path, or None after logging why it failed.
+
+    The job's outputs are complete and stay as they are; the caller decides the
+    exit status.
+    """
+    try:
+        return write_report(output_dir)
+    except Exception:  # noqa: BLE001 - any failure here must not hide the finished run
+        log.exception(
+            "the run finished and its outputs are in %s, but its report failed; "
+            "make it again with: paircurate report %s",
+            output_dir,
+            output_dir,
+        )
+        return None

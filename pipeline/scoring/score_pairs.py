@@ -1,0 +1,156 @@
+"""The Score step: CLIP image-caption similarity for every downloaded pair, via RunInference.
+
+Per committed chunk, the images come out of the raw tar (re-encoded, as they
+go into the shards) next to their captions, in uid order, cut into batches of
+``--clip-batch-size`` pairs, and each batch goes through Beam's RunInference
+with ``ClipModelHandler``: the model's own image preprocessing and tokenizer,
+embedded and compared in ``transforms.clip``. The batches are formed here and
+not by RunInference, whose batch sizes adapt to timings: a float sum depends
+on what else is in the batch, and the same pairs must get the same bits on
+every run and any number of workers, since the scores go into the shards.
+The elements stay inside one fused stage, so image bytes never cross a
+shuffle; what goes on to Write is one small record per pair, keyed by chunk.
+Where the runner allows it, worker processes share one copy of the model.
+"""
+
+from __future__ import annotations
+
+import io as bytes_io
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
+
+from paircurate.pipeline import filesystem as fs
+from paircurate.pipeline.crawl.fetch_chunks import image_member, raw_paths, read_raw_rows
+from paircurate.schemas.config import ClipConfig, ImageConfig
+from paircurate.transforms.crawl.images import content_box
+from paircurate.transforms.output.shards import read_members
+
+# (uid, encoded image, caption, the picture's box inside a border-padded image or None)
+Pair = tuple[str, bytes, str, tuple[int, int, int, int] | None]
+Example = list[Pair]  # one batch of pairs, formed by ScoreInputsDoFn
+
+
+class ClipModelHandler(ModelHandler[Example, list, Any]):
+    """A batch of pairs -> their score records, through ``transforms.clip``.
+
+    RunInference hands over one batch at a time (``max_batch_size=1``): the
+    batches were formed, in a fixed order, by ``ScoreInputsDoFn``. Border
+    padding is cut off first: the model scores the picture, not the bars (a
+    small model such as the reference scorer is thrown by them).
+    """
+
+    def __init__(self, config: ClipConfig):
+        super().__init__(min_batch_size=1, max_batch_size=1, large_model=True)
+        self.config = config
+
+    def load_model(self):
+        from paircurate.transforms.scoring.clip import load_clip
+
+        return load_clip(self.config)
+
+    def run_inference(
+        self, batch: Sequence[Example], model, inference_args: dict | None = None
+    ) -> Iterable[list[dict]]:
+        for pairs in batch:
+            yield self._score(pairs, model)
+
+    def _score(self, pairs: Example, model) -> list[dict]:
+        from PIL import Image
+
+        images = []
+        for _, body, _, box in pairs:
+            image = Image.open(bytes_io.BytesIO(body)).convert("RGB")
+            images.append(image.crop(box) if box is not None else image)
+        scored = model.score(images, [caption for _, _, caption, _ in pairs])
+        records = []
+        for i, (uid, _, _, _) in enumerate(pairs):
+            record: dict[str, Any] = {
+                "uid": uid,
+                "clip_score": float(scored.scores[i]),
+                "caption_truncated": bool(scored.truncated[i]),
+            }
+            if self.config.write_embeddings:
+                record["image_embedding"] = scored.image_embeddings[i].astype("float16").tobytes()
+                record["text_embedding"] = scored.text_embeddings[i].astype("float16").tobytes()
+            records.append(record)
+        return records
+
+    def get_num_bytes(self, batch: Sequence[Example]) -> int:
+        return sum(len(body) + len(caption) for pairs in batch for _, body, caption, _ in pairs)
+
+    def share_model_across_processes(self) -> bool:
+        return True
+
+
+class ScoreInputsDoFn(beam.DoFn):
+    """chunk -> ((chunk, a uid of the batch), [pair]) per batch of its downloaded pairs."""
+
+    def __init__(self, raw_dir: str, batch_size: int, image: ImageConfig):
+        self.raw_dir, self.batch_size, self.image = raw_dir, batch_size, image
+        self.pairs = Metrics.counter("paircurate", "score_rows")
+
+    def process(self, chunk: int) -> Iterator[tuple[tuple[int, str], Example]]:
+        rows = [row for row in read_raw_rows(self.raw_dir, chunk) if row.get("image_format")]
+        rows.sort(key=lambda row: row["uid"])
+        names = [image_member(row["uid"], row["image_format"]) for row in rows]
+        tar_path, _ = raw_paths(self.raw_dir, chunk)
+        if not rows:
+            return
+        batch: Example = []
+        with fs.open_read(tar_path) as stream:
+            for row, (_, image) in zip(rows, read_members(stream, names), strict=True):
+                caption = row.get("caption_normalized") or row["caption"]
+                box = content_box(row["original_width"], row["original_height"], self.image)
+                batch.append((row["uid"], image, caption, box))
+                if len(batch) == self.batch_size:
+                    yield self._keyed(chunk, batch)
+                    batch = []
+        if batch:
+            yield self._keyed(chunk, batch)
+
+    def _keyed(self, chunk: int, batch: Example) -> tuple[tuple[int, str], Example]:
+        self.pairs.inc(len(batch))
+        return (chunk, batch[0][0]), batch
+
+
+def score_records(element: tuple[tuple[int, str], list[dict]]) -> list[tuple[int, dict]]:
+    (chunk, _), records = element
+    return [(chunk, record) for record in records]
+
+
+class Score(beam.PTransform):
+    """Committed chunk indexes -> (chunk, score record) for every downloaded pair."""
+
+    def __init__(self, config: ClipConfig, raw_dir: str, image: ImageConfig):
+        super().__init__()
+        self.config, self.raw_dir, self.image = config, raw_dir, image
+
+    def expand(self, chunks):
+        handler = KeyedModelHandler(ClipModelHandler(self.config))
+        return (
+            chunks
+            | "Batches"
+            >> beam.ParDo(ScoreInputsDoFn(self.raw_dir, self.config.clip_batch_size, self.image))
+            | "RunInference" >> RunInference(handler)
+            | "ByChunk" >> beam.FlatMap(score_records)
+        )
+
+
+def score_cut(scores, config: ClipConfig):
+    """Side input: the score at the --clip-keep-fraction cut, or None without one."""
+    from paircurate.transforms.scoring.clip_filter import keep_fraction_cut
+
+    if config.clip_keep_fraction is None:
+        return None
+    fraction = config.clip_keep_fraction
+    return beam.pvalue.AsSingleton(
+        scores
+        | "Scores" >> beam.Map(lambda element: element[1]["clip_score"])
+        | "Quantiles" >> beam.ApproximateQuantiles.Globally(1001)
+        | "Cut" >> beam.Map(keep_fraction_cut, fraction),
+        default_value=None,
+    )

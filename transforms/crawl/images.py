@@ -1,0 +1,258 @@
+"""Decode, check, resize and re-encode one downloaded image.
+
+The image is decoded once: for JPEG, Pillow's draft mode lets libjpeg decode at
+1/2, 1/4 or 1/8 scale when the target is that much smaller, which is most of
+the CPU saved on large web photos. Other formats are first reduced by an integer
+factor (block averages, as OpenCV's INTER_AREA and so img2dataset downscale)
+before the LANCZOS pass. The pHash is taken of the scaled image, before any
+padding or cropping, rather than of another reduction of the decoded one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from paircurate.schemas.config import ImageConfig
+from paircurate.transforms.dedup.phash import phash, phash_hex
+
+_PIL_FORMAT = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
+_ROTATED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+_ORIENTATION_TAG = 0x0112
+
+
+@dataclass
+class ImageResult:
+    """What was measured on an image, the re-encoded bytes, or why it was refused."""
+
+    sha256: str
+    reason: str | None = None
+    detail: str | None = None
+    original_width: int | None = None
+    original_height: int | None = None
+    original_format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    image_format: str | None = None
+    image_sha256: str | None = None
+    phash: str | None = None
+    encoded: bytes | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    def measurements(self) -> dict:
+        """Every field but the bytes: what goes into the ledger."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("encoded", "reason", "detail")}
+
+
+def process_image(body: bytes, config: ImageConfig) -> ImageResult:
+    result = ImageResult(sha256=hashlib.sha256(body).hexdigest())
+    try:
+        image = _open_checked(body, config, result)
+        if result.reason is None:
+            _apply_rules(result, config, len(body))
+        if result.reason is None:
+            image = _decode(image, config, result)
+            scaled = scale(image, config)
+            result.phash = phash_hex(phash(_phash_source(image, scaled)))
+            final = frame(scaled, config)
+            result.image_sha256 = hashlib.sha256(final.tobytes()).hexdigest()
+            result.width, result.height = final.size
+            result.encoded = encode(final, config)
+            result.image_format = config.encode_format
+    except Image.DecompressionBombError as error:
+        result.reason, result.detail = "image_too_many_pixels", str(error)
+    except UnidentifiedImageError:
+        result.reason, result.detail = "image_decode_error", "not an image format Pillow can read"
+    except (OSError, SyntaxError, ValueError) as error:
+        text = str(error)
+        truncated = "truncated" in text or "broken data stream" in text
+        result.reason = "image_truncated" if truncated else "image_decode_error"
+        result.detail = f"{type(error).__name__}: {text}"[:300]
+    except Exception as error:  # noqa: BLE001 - Pillow plugins raise many types on hostile input
+        result.reason = "image_decode_error"
+        result.detail = f"{type(error).__name__}: {error}"[:300]
+    return result
+
+
+def _open_checked(body: bytes, config: ImageConfig, result: ImageResult) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(body))
+    width, height = image.size
+    if width * height > config.max_pixels:
+        result.reason = "image_too_many_pixels"
+        result.detail = f"{width}x{height} is more than {config.max_pixels} pixels"
+    try:
+        orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block is no reason to drop the image
+        orientation = 1
+    if orientation in _ROTATED:
+        width, height = height, width
+    result.original_width, result.original_height = width, height
+    result.original_format = image.format
+    return image
+
+
+def _apply_rules(result: ImageResult, config: ImageConfig, size: int) -> None:
+    width, height = result.original_width or 0, result.original_height or 0
+    shorter, longer = min(width, height), max(width, height)
+    if size < config.min_image_bytes:
+        result.reason = "image_too_few_bytes"
+        result.detail = f"{size} bytes: under {config.min_image_bytes}"
+    elif config.max_image_area and width * height > config.max_image_area:
+        result.reason = "image_too_large"
+        result.detail = f"{width}x{height}: more than {config.max_image_area} pixels"
+    elif shorter < config.min_image_size:
+        result.reason = "image_too_small"
+        result.detail = f"{width}x{height}: shorter side under {config.min_image_size}"
+    elif shorter == 0 or longer / shorter > config.max_aspect_ratio:
+        result.reason = "image_aspect_ratio"
+        result.detail = f"{width}x{height}: aspect ratio above {config.max_aspect_ratio}"
+
+
+def _decode(image: Image.Image, config: ImageConfig, result: ImageResult) -> Image.Image:
+    if image.format == "JPEG" and config.resize_mode != "no":
+        target = target_size(result.original_width, result.original_height, config)
+        if target is not None:
+            image.draft("RGB", target)
+    image.load()
+    ImageOps.exif_transpose(image, in_place=True)  # in place: no copy when upright
+    return to_rgb(image)
+
+
+# pHash looks at a 32 x 32 reduction; from 128 px up, a box-filtered or resized
+# start changes at most a bit or two of it and saves most of the cost of a large
+# LANCZOS resize.
+_PHASH_SOURCE = 128
+
+
+def _for_phash(image: Image.Image) -> Image.Image:
+    factor = min(image.size) // _PHASH_SOURCE
+    return image.reduce(factor) if factor > 1 else image
+
+
+def _phash_source(decoded: Image.Image, scaled: Image.Image) -> Image.Image:
+    """The scaled image where it is smaller and still 128 px or more, else the decoded one.
+
+    The scaled image is the whole picture (padding and cropping come after), so
+    hashing it costs a fraction of hashing the decoded one, and an upscale or a
+    small target never lowers the detail the hash sees.
+    """
+    smaller = scaled.width < decoded.width and min(scaled.size) >= _PHASH_SOURCE
+    return _for_phash(scaled if smaller else decoded)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB with transparency composited on white, as training images have no alpha."""
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def target_size(width: int, height: int, config: ImageConfig) -> tuple[int, int] | None:
+    """Size the image is scaled to before any padding or cropping, None for no scaling."""
+    size = config.image_size
+    mode = config.resize_mode
+    if mode == "no" or width <= 0 or height <= 0:
+        return None
+    by_shorter = mode in ("keep_ratio", "center_crop")
+    scale = size / (min(width, height) if by_shorter else max(width, height))
+    if config.resize_only_if_bigger and scale >= 1:
+        return None
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+# Before LANCZOS, reduce by whole factors while the image stays at least this many
+# times the target: block averages cost a fraction of LANCZOS taps over the full
+# image. Measured on the bench photos scaled 4-5x down: 0.36 of 255 levels mean
+# difference from a LANCZOS of the full image (a reduction to just above the
+# target, as INTER_AREA does, differs by 2.1).
+_REDUCING_GAP = 2.0
+# Shrinking averages areas (BOX, what img2dataset's OpenCV INTER_AREA does) and
+# enlarging interpolates with LANCZOS (img2dataset's INTER_LANCZOS4): the LANCZOS
+# taps over a large image were most of the stage's CPU.
+_SHRINK = Image.Resampling.BOX
+_ENLARGE = Image.Resampling.LANCZOS
+
+
+def scale(image: Image.Image, config: ImageConfig) -> Image.Image:
+    """The image at its target size (see ``target_size``), not yet padded or cropped."""
+    target = target_size(*image.size, config)
+    if target is None or target == image.size:
+        return image
+    if target[0] < image.size[0]:
+        return image.resize(target, _SHRINK)
+    return image.resize(target, _ENLARGE, reducing_gap=_REDUCING_GAP)
+
+
+def frame(image: Image.Image, config: ImageConfig) -> Image.Image:
+    """Pad (border) or crop (center_crop) a scaled image to the output square."""
+    size = config.image_size
+    if config.resize_mode == "center_crop":
+        width, height = image.size
+        if width > size or height > size:
+            left, top = max(0, (width - size) // 2), max(0, (height - size) // 2)
+            image = image.crop((left, top, left + min(size, width), top + min(size, height)))
+    elif config.resize_mode == "border" and image.size != (size, size):
+        width, height = image.size
+        if width <= size and height <= size:
+            left, top = (size - width) // 2, (size - height) // 2
+            image = image.crop((-left, -top, size - left, size - top))  # outside: black
+    return image
+
+
+def content_box(
+    width: int | None, height: int | None, config: ImageConfig
+) -> tuple[int, int, int, int] | None:
+    """The picture inside a border-padded shard image of a ``width`` x ``height`` original.
+
+    A model that scores the pair should see the picture, not the black bars.
+    The scaled size can differ by a pixel from the one computed from the
+    original (JPEG draft decoding), so the box is one pixel inside on each
+    padded side. None where nothing was padded.
+    """
+    size = config.image_size
+    target = target_size(width or 0, height or 0, config)
+    if config.resize_mode != "border" or target is None or max(target) > size:
+        return None
+    scaled_width, scaled_height = target
+    if (scaled_width, scaled_height) == (size, size):
+        return None
+    left, top = (size - scaled_width) // 2, (size - scaled_height) // 2
+    inset_x, inset_y = int(scaled_width < size), int(scaled_height < size)
+    return (
+        left + inset_x,
+        top + inset_y,
+        left + scaled_width - inset_x,
+        top + scaled_height - inset_y,
+    )
+
+
+def resize(image: Image.Image, config: ImageConfig) -> Image.Image:
+    """Scale, then pad or crop: the image as it goes into a shard."""
+    return frame(scale(image, config), config)
+
+
+def encode(image: Image.Image, config: ImageConfig) -> bytes:
+    out = io.BytesIO()
+    fmt = _PIL_FORMAT[config.encode_format]
+    if fmt == "PNG":
+        image.save(out, format=fmt, compress_level=config.quality)
+    elif fmt == "WEBP":
+        image.save(out, format=fmt, quality=config.quality, method=4)
+    else:
+        image.save(out, format=fmt, quality=config.quality)
+    return out.getvalue()
