@@ -1,12 +1,13 @@
-"""The README's reference tables, generated from the code they describe.
+"""The reference tables of docs/, generated from the code they describe.
 
-``python -m paircurate.pipeline.docs`` prints them, ``... --write README.md``
-puts them between the README's ``<!-- name -->`` markers; a test checks that the
-README holds exactly these, so options, columns and reasons cannot drift.
+``python -m paircurate.pipeline.docs`` prints them, ``... --write`` puts each
+between the ``<!-- name -->`` markers of its page (``PAGES``); a test checks
+that the pages hold exactly these, so options, columns and reasons cannot drift.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -55,6 +56,8 @@ def reason_table() -> str:
 
 
 TABLES = {"options": option_table, "ledger": ledger_table, "reasons": reason_table}
+# The page of docs/ each table lives in, relative to the repository root.
+PAGES = {"options": "docs/options.md", "ledger": "docs/ledger.md", "reasons": "docs/ledger.md"}
 
 
 def with_tables(text: str) -> str:
@@ -67,11 +70,15 @@ def with_tables(text: str) -> str:
 
 
 def main(argv: list[str]) -> None:
-    if argv[:1] == ["--write"] and len(argv) == 2:
-        with open(argv[1], encoding="utf-8") as stream:
-            text = stream.read()
-        with open(argv[1], "w", encoding="utf-8") as stream:
-            stream.write(with_tables(text))
+    """``--write [ROOT]``: rewrite the tables in the pages under ROOT (default: here)."""
+    if argv[:1] == ["--write"] and len(argv) <= 2:
+        root = argv[1] if len(argv) == 2 else "."
+        for page in sorted(set(PAGES.values())):
+            path = os.path.join(root, page)
+            with open(path, encoding="utf-8") as stream:
+                text = stream.read()
+            with open(path, "w", encoding="utf-8") as stream:
+                stream.write(with_tables(text))
         return
     for name, make in TABLES.items():
         print(f"<!-- {name} -->\n{make()}\n<!-- /{name} -->\n")

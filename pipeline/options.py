@@ -81,7 +81,7 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
 
 
 def option_table() -> str:
-    """The README's option table, from the same fields the CLI is built from."""
+    """The option table of docs/options.md, from the same fields the CLI is built from."""
     lines = ["| option | default | what it does |", "|---|---|---|"]
     for cls in SECTIONS.values():
         for field in dataclasses.fields(cls):

@@ -1,7 +1,7 @@
 """Job configuration: one frozen dataclass per concern, validated on creation.
 
 These dataclasses are the single source of the options: the CLI flags, their
-help text and the README's option table are all generated from the fields and
+help text and docs/options.md's table are all generated from the fields and
 their ``metadata["help"]``. A field named ``image_size`` becomes ``--image-size``.
 """
 

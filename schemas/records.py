@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-# (name, type, description): the README's ledger table is generated from this.
+# (name, type, description): docs/ledger.md's table is generated from this.
 LEDGER_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("uid", pa.string(), "stable id: first 128 bits of sha256(url, caption), hex"),
     ("url", pa.string(), "the URL as read"),
