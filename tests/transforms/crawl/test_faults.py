@@ -274,7 +274,7 @@ def test_an_unreadable_robots_txt_closes_the_host_for_a_while(
     faults: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """RFC 9309: a 5xx robots.txt means stay out; it is asked for again after a while."""
-    from paircurate.transforms import robots
+    from paircurate.transforms.crawl import robots
 
     now = [1000.0]
     monkeypatch.setattr(robots.time, "monotonic", lambda: now[0])
