@@ -18,9 +18,10 @@ from PIL import Image, ImageDraw
 
 from paircurate.schemas.config import ClipConfig
 from paircurate.synthweb import SyntheticWeb
+from paircurate.synthweb.reference_training import decode_image
 from paircurate.transforms.scoring import clip, reference_scorer
 from paircurate.transforms.scoring.clip import ClipLoadError, ClipScorer, ScoreBatch, load_clip
-from paircurate.transforms.scoring.reference_scorer import MODEL_NAME, decode_image
+from paircurate.transforms.scoring.reference_scorer import MODEL_NAME
 
 CAPTIONS_EXTRA = ["a red square", "two blue circles on a white background", "Ein grüner Stern"]
 
