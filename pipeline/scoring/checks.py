@@ -28,6 +28,7 @@ from paircurate.transforms.scoring.clip_names import (
     ClipLoadError,
     check_model_name,
     check_pretrained_tag,
+    check_weights_at_hand,
     is_model_id,
     local_weights_hint,
 )
@@ -96,8 +97,11 @@ def check_clip_model(clip: ClipConfig, beam_args: Sequence[str]) -> None:
             )
     else:
         tag = clip.clip_pretrained
-        is_file = bool(tag) and runs_here(beam_args) and Path(tag).is_file()
+        here = runs_here(beam_args)
+        is_file = bool(tag) and here and Path(tag).is_file()
         check_pretrained_tag(name, tag, tag_is_file=is_file)
+        if here and not is_file:  # remote workers have caches of their own (docs/clip.md)
+            check_weights_at_hand(name, tag)
 
 
 def check_checkpoint(path: str, name: str, beam_args: Sequence[str]) -> None:

@@ -135,12 +135,40 @@ def test_known_models_tags_and_checkpoints_pass():
     for args in (
         ["--clip-model", "ViT-B-32"],  # laion2b_s34b_b79k, the default tag
         ["--clip-model", "ViT-B/32", "--clip-pretrained", "openai"],
+        ["--clip-model", "hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K"],
+    ):  # remote workers: their own caches hold the weights, not this machine's
+        checks.check_clip(config_of(*args)[0], DATAFLOW)
+    for args in (
         ["--clip-model", "paircurate-ref"],
         ["--clip-model", "ViT-B-32", "--clip-checkpoint", str(CHECKPOINT_PATH)],
-        ["--clip-model", "hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K"],
         ["--clip-model", "none", "--clip-device", "cuda"],
     ):
         checks.check_clip(*config_of(*args))
+
+
+@pytest.fixture
+def hub_cache(monkeypatch, tmp_path) -> Path:
+    """An empty Hugging Face cache and a Hub that does not answer."""
+    from huggingface_hub import constants
+
+    from paircurate.transforms.scoring import clip_names
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(clip_names, "hub_reachable", lambda host: False)
+    return tmp_path / "hub"
+
+
+def test_a_local_run_needs_the_tags_weights_at_hand(hub_cache):
+    config, beam_args = config_of("--clip-model", "ViT-B-32")
+    with pytest.raises(ConfigError, match="the weights of ViT-B-32 laion2b_s34b_b79k are not in"):
+        checks.check_clip(config, beam_args)
+    # Once in the cache (as open_clip's download leaves them), the launcher is satisfied.
+    repo = hub_cache / "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123abcd")
+    (repo / "snapshots" / "0123abcd").mkdir(parents=True)
+    (repo / "snapshots" / "0123abcd" / "open_clip_model.safetensors").write_bytes(b"weights")
+    checks.check_clip(config, beam_args)
 
 
 def test_a_laptop_checkpoint_with_a_remote_runner_is_refused_before_submission():

@@ -22,13 +22,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
 
 import numpy as np
 import open_clip
@@ -49,11 +47,11 @@ from paircurate.transforms.scoring.clip_names import (
     local_weights_hint,
     pretrained_config,
 )
+from paircurate.transforms.scoring.clip_names import hub_host as _hub_host
+from paircurate.transforms.scoring.clip_names import hub_reachable as _hub_reachable
 
 logger = logging.getLogger(__name__)
 
-# A connect that takes longer than this counts as "no network": loading must not hang.
-HUB_PROBE_TIMEOUT_S = 3.0
 _HUB_MODE_LOCK = threading.Lock()
 
 Preprocess = Callable[[Image.Image], torch.Tensor]
@@ -518,23 +516,6 @@ def _hub_offline() -> Iterator[None]:
             yield
         finally:
             constants.HF_HUB_OFFLINE = saved
-
-
-def _hub_host() -> str:
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        return "huggingface.co"
-    return urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-
-
-def _hub_reachable(host: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to the Hub opens within ``timeout`` seconds."""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _short(error: BaseException, limit: int = 300) -> str:

@@ -20,10 +20,13 @@ import functools
 import importlib
 import importlib.util
 import json
+import os
+import socket
 import sys
 import types
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from paircurate.transforms.scoring.reference_scorer import MODEL_NAME
 
@@ -31,6 +34,8 @@ HF_HUB_PREFIX = "hf-hub:"
 LOCAL_DIR_PREFIX = "local-dir:"
 # The name under which open_clip's folder is loaded as a bare package (no __init__ run).
 _BARE_PACKAGE = "_paircurate_open_clip_bare"
+# A connect that takes longer than this counts as "no network": loading must not hang.
+HUB_PROBE_TIMEOUT_S = 3.0
 
 
 class ClipLoadError(RuntimeError):
@@ -96,6 +101,54 @@ def check_pretrained_tag(name: str, tag: str, tag_is_file: bool = False) -> None
         f"--clip-pretrained {tag!r} is not an open_clip tag for {name} ({known}). "
         + local_weights_hint(name)
     )
+
+
+def check_weights_at_hand(name: str, tag: str) -> None:
+    """A tag's weights are in this machine's cache, or the Hub answers to download them.
+
+    For a job whose workers are this machine: without either, scoring could only
+    fail after every image was downloaded. Nothing is downloaded here.
+    """
+    record = pretrained_config(name, tag)
+    if not record or record.get("file") or _cached(record):
+        return
+    host = hub_host()
+    if not hub_reachable(host):
+        raise ClipLoadError(
+            f"the weights of {name} {tag} are not in the local Hugging Face cache and {host} "
+            f"cannot be reached to download them. " + local_weights_hint(name)
+        )
+
+
+def _cached(record: dict[str, Any]) -> bool:
+    """Whether open_clip's ``download_pretrained`` would find the weights without a request."""
+    if record.get("hf_hub"):
+        from huggingface_hub import try_to_load_from_cache
+
+        registry = pretrained_registry()
+        repo, filename = os.path.split(record["hf_hub"])
+        filename = filename or registry.HF_WEIGHTS_NAME
+        candidates = [*registry._get_safe_alternatives(filename), filename]
+        return any(isinstance(try_to_load_from_cache(repo, name), str) for name in candidates)
+    url = record.get("url", "")
+    return bool(url) and Path("~/.cache/clip", os.path.basename(url)).expanduser().is_file()
+
+
+def hub_host() -> str:
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return "huggingface.co"
+    return urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+
+
+def hub_reachable(host: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to the Hub opens within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def pretrained_config(name: str, tag: str) -> dict[str, Any]:
