@@ -36,18 +36,20 @@ import open_clip
 import torch
 
 from paircurate.synthweb import SyntheticWeb
-from paircurate.transforms.scoring.reference_scorer import (
-    CHECKPOINT_PATH,
-    MODEL_NAME,
-    REFERENCE_THRESHOLD,
+from paircurate.synthweb.reference_training import (
     LabelledScores,
     Scorer,
     best_threshold,
     filter_quality,
     labelled_pairs,
     load_reference_scorer,
-    register_reference_model,
     score_pairs,
+)
+from paircurate.transforms.scoring.reference_scorer import (
+    CHECKPOINT_PATH,
+    MODEL_NAME,
+    REFERENCE_THRESHOLD,
+    register_reference_model,
 )
 
 HELD_OUT_SEED = 2002

@@ -1,7 +1,8 @@
 """The curation job graph: Read -> CheckUrls -> Captions -> Fetch -> Score, Decide -> Write.
 
 Fetch drops URL repeats and commits each chunk as a raw shard; Score gives
-every downloaded pair its CLIP score (``pipeline.score``); Decide finds
+every downloaded pair its CLIP score (``pipeline.scoring``), as a step of its
+own behind a fusion break, so that GPUs can go to it alone; Decide finds
 duplicate clusters over the committed chunks' metadata (``pipeline.dedup``);
 Write merges scores and decisions into each chunk's rows, applies the CLIP
 thresholds and writes the outputs.
@@ -184,9 +185,12 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         decisions = pipeline | "NoDecisions" >> beam.Create([])
     if scores_pairs(config):
         # Beam's RunInference module imports torch (half a gigabyte): only where it scores.
-        from paircurate.pipeline.scoring.score_pairs import Score, score_cut
+        from paircurate.pipeline.scoring.score_pairs import score_cut, score_step
 
-        scores = fetched | "Score" >> Score(config.clip, raw_dir, config.image)
+        # A fusion break on the chunk indexes: Score runs on workers of its own (GPU ones
+        # with --clip-accelerator), not inside the download work.
+        committed = fetched | "ToScore" >> beam.Reshuffle()
+        scores = committed | "Score" >> score_step(config.clip, raw_dir, config.image)
         cut = score_cut(scores, config.clip)
     else:
         scores, cut = pipeline | "NoScores" >> beam.Create([]), None

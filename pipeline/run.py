@@ -26,7 +26,8 @@ from paircurate.pipeline.ingest.read import plan_inputs
 from paircurate.pipeline.job import build
 from paircurate.pipeline.memory import limit_malloc_arenas
 from paircurate.pipeline.options import add_config_arguments, config_from_args
-from paircurate.schemas.config import ConfigError, JobConfig
+from paircurate.pipeline.scoring.checks import check_clip
+from paircurate.schemas.config import JobConfig
 
 log = logging.getLogger(__name__)
 
@@ -102,21 +103,6 @@ def recorded_options(config: JobConfig) -> dict:
     return json_safe(asdict(recorded))
 
 
-def check_clip_model(config: JobConfig) -> None:
-    """Load the CLIP model once before anything is read, so a missing one fails in seconds.
-
-    Raises ConfigError with how to supply a local checkpoint; the workers load
-    their own copy later, in RunInference.
-    """
-    if config.clip.scores and not config.output.text_only:
-        from paircurate.transforms.scoring.clip import ClipLoadError, load_clip
-
-        try:
-            load_clip(dataclasses.replace(config.clip, clip_device="cpu"))
-        except ClipLoadError as error:
-            raise ConfigError(str(error)) from error
-
-
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
     config, beam_args = parse_args(argv)
     return run_job(config, beam_args, test_pipeline)
@@ -134,7 +120,7 @@ def run_job(
     no job to wait on yet); stats.json then has the counts but no timings.
     """
     limit_malloc_arenas()  # before the local runner starts its threads
-    check_clip_model(config)
+    check_clip(config, beam_args)  # the model's name, tag and weights; loads no model
     plan = plan_inputs(config.inputs)
     log.info("reading %d input file(s)", len(plan.files))
     run_info = {"options": recorded_options(config), "versions": package_versions()}

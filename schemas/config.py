@@ -377,10 +377,21 @@ class ClipConfig:
         "laion2b_s34b_b79k", "open_clip pretrained tag, read from open_clip's cache"
     )
     clip_checkpoint: str = opt(
-        "", "a local checkpoint file for --clip-model, instead of --clip-pretrained"
+        "",
+        "an open_clip checkpoint file for --clip-model, instead of --clip-pretrained: a local "
+        "path or any filesystem Beam knows (gs://, s3://); each worker machine copies it once "
+        "into its cache",
     )
     clip_device: str = opt(
-        "auto", "where the model runs: auto (cuda when present), cpu or cuda", choices=CLIP_DEVICES
+        "auto",
+        "where the model runs: auto (cuda when present, logged), cpu or cuda (fails without one)",
+        choices=CLIP_DEVICES,
+    )
+    clip_accelerator: str = opt(
+        "",
+        "a Beam accelerator resource hint for the Score step only, e.g. "
+        "'type:nvidia-l4;count:1;install-nvidia-driver': on Dataflow, GPU workers for scoring "
+        "while downloads stay on CPU workers",
     )
     clip_batch_size: int = opt(64, "pairs embedded per batch")
     clip_threshold: float | None = opt(
@@ -402,6 +413,17 @@ class ClipConfig:
         _require(bool(self.clip_model), "--clip-model: name a model, or none to turn scoring off")
         _require(self.clip_device in CLIP_DEVICES, f"--clip-device: pick one of {CLIP_DEVICES}")
         _require(self.clip_batch_size >= 1, "--clip-batch-size must be at least 1")
+        if self.clip_accelerator:
+            _require(
+                "type:" in self.clip_accelerator,
+                f"--clip-accelerator {self.clip_accelerator!r}: name the GPU, e.g. "
+                "'type:nvidia-l4;count:1;install-nvidia-driver'",
+            )
+            _require(
+                self.clip_device != "cpu",
+                "--clip-accelerator asks for GPUs that --clip-device cpu would not use: "
+                "use --clip-device auto or cuda",
+            )
         if self.clip_threshold is not None:
             _require(-1 <= self.clip_threshold <= 1, "--clip-threshold must be in -1..1")
         if self.clip_keep_fraction is not None:

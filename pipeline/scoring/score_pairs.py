@@ -1,21 +1,30 @@
 """The Score step: CLIP image-caption similarity for every downloaded pair, via RunInference.
 
+Score is its own step behind the committed chunks. Only chunk indexes reach it,
+through a fusion break (``Reshuffle`` of those small integers), so that its
+workers are not the download workers: with ``--clip-accelerator``, the step
+carries a Beam accelerator resource hint, and Dataflow's right fitting puts GPU
+VMs under this step only while Fetch stays on CPU VMs.
+
 Per committed chunk, the images come out of the raw tar (re-encoded, as they
 go into the shards) next to their captions, in uid order, cut into batches of
-``--clip-batch-size`` pairs, and each batch goes through Beam's RunInference
-with ``ClipModelHandler``: the model's own image preprocessing and tokenizer,
-embedded and compared in ``transforms.clip``. The batches are formed here and
-not by RunInference, whose batch sizes adapt to timings: a float sum depends
-on what else is in the batch, and the same pairs must get the same bits on
-every run and any number of workers, since the scores go into the shards.
-The elements stay inside one fused stage, so image bytes never cross a
-shuffle; what goes on to Write is one small record per pair, keyed by chunk.
-Where the runner allows it, worker processes share one copy of the model.
+``--clip-batch-size`` pairs. Each worker process then makes the model's inputs
+itself (``PrepareBatchDoFn``: decode, cut off border padding, the model's own
+image transform and tokenizer), and only ready arrays go through Beam's
+RunInference to the model, embedded and compared in ``transforms.clip``. The
+batches are formed here and not by RunInference, whose batch sizes adapt to
+timings: a float sum depends on what else is in the batch, and the same pairs
+must get the same bits on every run and any number of workers, since the
+scores go into the shards. Image bytes never cross a shuffle; what goes on to
+Write is one small record per pair, keyed by chunk. Where the runner allows
+it, worker processes share one copy of the model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io as bytes_io
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -25,22 +34,28 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunIn
 
 from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.crawl.fetch_chunks import image_member, raw_paths, read_raw_rows
+from paircurate.pipeline.scoring.weights import local_checkpoint
 from paircurate.schemas.config import ClipConfig, ImageConfig
 from paircurate.transforms.crawl.images import content_box
 from paircurate.transforms.output.shards import read_members
 
+log = logging.getLogger(__name__)
+
 # (uid, encoded image, caption, the picture's box inside a border-padded image or None)
 Pair = tuple[str, bytes, str, tuple[int, int, int, int] | None]
 Example = list[Pair]  # one batch of pairs, formed by ScoreInputsDoFn
+# One batch made ready for the model by PrepareBatchDoFn: its uids and a PreparedBatch.
+Prepared = tuple[list[str], Any]
 
 
-class ClipModelHandler(ModelHandler[Example, list, Any]):
-    """A batch of pairs -> their score records, through ``transforms.clip``.
+class ClipModelHandler(ModelHandler[Prepared, list, Any]):
+    """A prepared batch -> its score records, through ``ClipScorer.score_prepared``.
 
     RunInference hands over one batch at a time (``max_batch_size=1``): the
-    batches were formed, in a fixed order, by ``ScoreInputsDoFn``. Border
-    padding is cut off first: the model scores the picture, not the bars (a
-    small model such as the reference scorer is thrown by them).
+    batches were formed, in a fixed order, by ``ScoreInputsDoFn`` and made into
+    arrays by ``PrepareBatchDoFn``. The model is loaded once per machine where
+    the runner allows it (``large_model``), after its checkpoint has been copied
+    into the machine's cache (``pipeline.scoring.weights``).
     """
 
     def __init__(self, config: ClipConfig):
@@ -50,24 +65,31 @@ class ClipModelHandler(ModelHandler[Example, list, Any]):
     def load_model(self):
         from paircurate.transforms.scoring.clip import load_clip
 
-        return load_clip(self.config)
+        config = self.config
+        if config.clip_checkpoint:
+            config = dataclasses.replace(
+                config, clip_checkpoint=local_checkpoint(config.clip_checkpoint)
+            )
+        scorer = load_clip(config)
+        if config.clip_accelerator and scorer.device.type != "cuda":
+            log.warning(
+                "--clip-accelerator %r asked for a GPU, but this worker scores on %s: "
+                "torch sees no CUDA GPU (is the NVIDIA driver installed? add "
+                "install-nvidia-driver to the hint)",
+                config.clip_accelerator,
+                scorer.device,
+            )
+        return scorer
 
     def run_inference(
-        self, batch: Sequence[Example], model, inference_args: dict | None = None
+        self, batch: Sequence[Prepared], model, inference_args: dict | None = None
     ) -> Iterable[list[dict]]:
-        for pairs in batch:
-            yield self._score(pairs, model)
+        for uids, prepared in batch:
+            yield self._records(uids, model.score_prepared(prepared))
 
-    def _score(self, pairs: Example, model) -> list[dict]:
-        from PIL import Image
-
-        images = []
-        for _, body, _, box in pairs:
-            image = Image.open(bytes_io.BytesIO(body)).convert("RGB")
-            images.append(image.crop(box) if box is not None else image)
-        scored = model.score(images, [caption for _, _, caption, _ in pairs])
+    def _records(self, uids: list[str], scored) -> list[dict]:
         records = []
-        for i, (uid, _, _, _) in enumerate(pairs):
+        for i, uid in enumerate(uids):
             record: dict[str, Any] = {
                 "uid": uid,
                 "clip_score": float(scored.scores[i]),
@@ -79,11 +101,40 @@ class ClipModelHandler(ModelHandler[Example, list, Any]):
             records.append(record)
         return records
 
-    def get_num_bytes(self, batch: Sequence[Example]) -> int:
-        return sum(len(body) + len(caption) for pairs in batch for _, body, caption, _ in pairs)
+    def get_num_bytes(self, batch: Sequence[Prepared]) -> int:
+        return sum(prepared.pixels.nbytes + prepared.tokens.nbytes for _, prepared in batch)
 
     def share_model_across_processes(self) -> bool:
         return True
+
+
+class PrepareBatchDoFn(beam.DoFn):
+    """(key, [pair]) -> (key, (uids, PreparedBatch)): the model's inputs, made in this process.
+
+    Border padding is cut off first: the model scores the picture, not the bars
+    (a small model such as the reference scorer is thrown by them). The image
+    transform and tokenizer are the model's own, loaded without its weights.
+    """
+
+    def __init__(self, config: ClipConfig):
+        self.config = config
+        self.inputs = None
+
+    def setup(self) -> None:
+        from paircurate.transforms.scoring.clip import load_clip_inputs
+
+        self.inputs = load_clip_inputs(self.config)
+
+    def process(self, element: tuple[Any, Example]) -> Iterator[tuple[Any, Prepared]]:
+        from PIL import Image
+
+        key, pairs = element
+        images = []
+        for _, body, _, box in pairs:
+            image = Image.open(bytes_io.BytesIO(body)).convert("RGB")
+            images.append(image.crop(box) if box is not None else image)
+        prepared = self.inputs.prepare(images, [caption for _, _, caption, _ in pairs])
+        yield key, ([uid for uid, _, _, _ in pairs], prepared)
 
 
 class ScoreInputsDoFn(beam.DoFn):
@@ -123,7 +174,11 @@ def score_records(element: tuple[tuple[int, str], list[dict]]) -> list[tuple[int
 
 
 class Score(beam.PTransform):
-    """Committed chunk indexes -> (chunk, score record) for every downloaded pair."""
+    """Committed chunk indexes -> (chunk, score record) for every downloaded pair.
+
+    Apply it behind a fusion break (``score_step`` does), so that its workers
+    and their resource hints are its own.
+    """
 
     def __init__(self, config: ClipConfig, raw_dir: str, image: ImageConfig):
         super().__init__()
@@ -131,13 +186,22 @@ class Score(beam.PTransform):
 
     def expand(self, chunks):
         handler = KeyedModelHandler(ClipModelHandler(self.config))
+        batches = ScoreInputsDoFn(self.raw_dir, self.config.clip_batch_size, self.image)
         return (
             chunks
-            | "Batches"
-            >> beam.ParDo(ScoreInputsDoFn(self.raw_dir, self.config.clip_batch_size, self.image))
+            | "Batches" >> beam.ParDo(batches)
+            | "Tensors" >> beam.ParDo(PrepareBatchDoFn(self.config))
             | "RunInference" >> RunInference(handler)
             | "ByChunk" >> beam.FlatMap(score_records)
         )
+
+
+def score_step(config: ClipConfig, raw_dir: str, image: ImageConfig) -> beam.PTransform:
+    """Score, with the --clip-accelerator resource hint where one is asked for."""
+    score = Score(config, raw_dir, image)
+    if config.clip_accelerator:
+        score = score.with_resource_hints(accelerator=config.clip_accelerator)
+    return score
 
 
 def score_cut(scores, config: ClipConfig):

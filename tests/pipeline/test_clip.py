@@ -24,7 +24,10 @@ pytestmark = pytest.mark.slow
 def scored_run(manifest, tmp_path_factory):
     """The session web scored by the reference scorer, with embeddings written."""
     output = tmp_path_factory.mktemp("clip") / "out"
-    stats = run_job_on(manifest, output, "--write-embeddings")
+    # The accelerator hint is in the graph; the local runner runs it on this machine as it is.
+    stats = run_job_on(
+        manifest, output, "--write-embeddings", "--clip-accelerator", "type:nvidia-l4;count:1"
+    )
     return output, stats
 
 

@@ -20,37 +20,50 @@ A ``ClipScorer`` holds the model itself and is meant to be built on the worker.
 from __future__ import annotations
 
 import contextlib
-import difflib
+import json
 import logging
-import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Any, TypeVar
 
 import numpy as np
 import open_clip
 import torch
+from open_clip.factory import _get_hf_config
+from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
 from PIL import Image
 
 from paircurate.schemas.config import ClipConfig
 from paircurate.transforms.scoring import reference_scorer
+from paircurate.transforms.scoring.clip_names import (
+    HF_HUB_PREFIX,
+    LOCAL_DIR_PREFIX,
+    ClipLoadError,
+    check_model_name,
+    check_pretrained_tag,
+    is_model_id,
+    local_weights_hint,
+    pretrained_config,
+)
+from paircurate.transforms.scoring.clip_names import hub_host as _hub_host
+from paircurate.transforms.scoring.clip_names import hub_reachable as _hub_reachable
 
 logger = logging.getLogger(__name__)
 
-HF_HUB_PREFIX = "hf-hub:"
-LOCAL_DIR_PREFIX = "local-dir:"
-# A connect that takes longer than this counts as "no network": loading must not hang.
-HUB_PROBE_TIMEOUT_S = 3.0
 _HUB_MODE_LOCK = threading.Lock()
 
 Preprocess = Callable[[Image.Image], torch.Tensor]
 Tokenizer = Callable[..., torch.Tensor]
+Loaded = TypeVar("Loaded")
+# What identifies an image transform: open_clip's preprocessing config, as sorted items.
+PreprocessSignature = tuple[tuple[str, Any], ...]
 
-
-class ClipLoadError(RuntimeError):
-    """The CLIP model could not be loaded; the message says why and how to give local weights."""
+__all__ = [
+    "ClipInputs", "ClipLoadError", "ClipScorer", "PreparedBatch", "ScoreBatch",
+    "load_clip", "load_clip_inputs", "local_weights_hint", "resolve_device",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,78 @@ class ScoreBatch:
     image_embeddings: np.ndarray
     text_embeddings: np.ndarray
     truncated: list[bool]
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch of pairs made ready for the model where they were read: only arrays travel on.
+
+    ``pixels`` is the model's eval transform of each image (float32, (n, 3, H, W)),
+    ``tokens`` its tokenizer's output (int64, (n, context)); ``truncated`` as in
+    ScoreBatch. ``preprocess`` names the transform that made the pixels, so that a
+    model given pixels made for another refuses them instead of scoring them.
+    """
+
+    pixels: np.ndarray
+    tokens: np.ndarray
+    truncated: list[bool]
+    preprocess: PreprocessSignature
+
+    def __len__(self) -> int:
+        return len(self.truncated)
+
+
+def preprocess_signature(config: dict[str, Any]) -> PreprocessSignature:
+    """open_clip's preprocessing config as a comparable value (size always as (H, W))."""
+    values = dict(config)
+    size = values.get("size", 224)
+    values["size"] = (size, size) if isinstance(size, int) else tuple(size)
+    return tuple(
+        sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in values.items())
+    )
+
+
+class ClipInputs:
+    """A model's own eval transform and tokenizer, without its weights.
+
+    Built on every worker process (``load_clip_inputs``), so that decoding,
+    resizing and tokenizing run where the pairs are read, and only ready arrays
+    go to the one shared copy of the model.
+    """
+
+    def __init__(
+        self,
+        preprocess: Preprocess,
+        tokenizer: Tokenizer,
+        context_length: int,
+        signature: PreprocessSignature,
+    ) -> None:
+        self.preprocess, self.tokenizer = preprocess, tokenizer
+        self.context_length, self.signature = context_length, signature
+
+    def preprocess_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """The model's own eval transform of each image, stacked into (n, 3, H, W)."""
+        if not images:
+            return torch.zeros((0, 3, *dict(self.signature)["size"]))
+        return torch.stack([self.preprocess(image) for image in images])
+
+    def tokenize(self, captions: Sequence[str]) -> tuple[torch.Tensor, list[bool]]:
+        """open_clip's tokens of each caption, and whether each needed more than the context.
+
+        The tokenizer silently cuts long captions to ``context_length`` (start and end
+        tokens included); the flag lets the ledger say which scores saw a cut caption.
+        """
+        captions = list(captions)
+        tokens = self.tokenizer(captions)
+        return tokens, _truncated(self.tokenizer, captions, tokens, self.context_length)
+
+    def prepare(self, images: Sequence[Image.Image], captions: Sequence[str]) -> PreparedBatch:
+        """Pixels and tokens of each pair, as numpy arrays that pickle compactly."""
+        if len(images) != len(captions):
+            raise ValueError(f"{len(images)} images but {len(captions)} captions")
+        tokens, truncated = self.tokenize(captions)
+        pixels = self.preprocess_images(images)
+        return PreparedBatch(pixels.numpy(), tokens.numpy(), truncated, self.signature)
 
 
 # --- the scorer ---------------------------------------------------------------------------
@@ -98,6 +183,10 @@ class ClipScorer:
         self.context_length = int(
             getattr(tokenizer, "context_length", None) or model.context_length
         )
+        config = getattr(model.visual, "preprocess_cfg", None) or {"size": _input_size(model)}
+        self.inputs = ClipInputs(
+            preprocess, tokenizer, self.context_length, preprocess_signature(config)
+        )
 
     @classmethod
     def from_model(
@@ -114,24 +203,15 @@ class ClipScorer:
 
     def preprocess_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """The model's own eval transform of each image, stacked into (n, 3, H, W)."""
-        if not images:
-            size = _input_size(self.model)
-            return torch.zeros((0, 3, *size))
-        return torch.stack([self.preprocess(image) for image in images])
+        return self.inputs.preprocess_images(images)
 
     def embed_images(self, pixels: torch.Tensor) -> np.ndarray:
         """L2-normalised image features (float32, (n, embed_dim)) of preprocessed pixels."""
         return self._embed(self.model.encode_image, pixels)
 
     def tokenize(self, captions: Sequence[str]) -> tuple[torch.Tensor, list[bool]]:
-        """open_clip's tokens of each caption, and whether each needed more than the context.
-
-        The tokenizer silently cuts long captions to ``context_length`` (start and end
-        tokens included); the flag lets the ledger say which scores saw a cut caption.
-        """
-        captions = list(captions)
-        tokens = self.tokenizer(captions)
-        return tokens, _truncated(self.tokenizer, captions, tokens, self.context_length)
+        """open_clip's tokens of each caption, and whether each was cut (``ClipInputs``)."""
+        return self.inputs.tokenize(captions)
 
     def embed_texts(self, tokens: torch.Tensor) -> np.ndarray:
         """L2-normalised text features (float32, (n, embed_dim)) of tokenized captions."""
@@ -144,10 +224,31 @@ class ClipScorer:
         image_parts, text_parts, truncated = [], [], []
         for start in range(0, len(images), self.batch_size):
             stop = start + self.batch_size
-            image_parts.append(self.embed_images(self.preprocess_images(images[start:stop])))
-            tokens, cut = self.tokenize(captions[start:stop])
-            text_parts.append(self.embed_texts(tokens))
-            truncated.extend(cut)
+            prepared = self.inputs.prepare(images[start:stop], captions[start:stop])
+            image_parts.append(self.embed_images(torch.from_numpy(prepared.pixels)))
+            text_parts.append(self.embed_texts(torch.from_numpy(prepared.tokens)))
+            truncated.extend(prepared.truncated)
+        return self._scored(image_parts, text_parts, truncated)
+
+    def score_prepared(self, batch: PreparedBatch) -> ScoreBatch:
+        """Embed and compare a batch that ``ClipInputs.prepare`` made, maybe in another process.
+
+        Raises ValueError when the pixels were made by another transform than this
+        model's: scores of such pixels would be wrong without any sign of it.
+        """
+        if batch.preprocess != self.inputs.signature:
+            raise ValueError(
+                f"pixels made with preprocessing {dict(batch.preprocess)} reached a model that "
+                f"expects {dict(self.inputs.signature)}; the workers' ClipInputs and the model "
+                "must come from the same --clip-model and --clip-pretrained"
+            )
+        image_embeddings = self.embed_images(torch.from_numpy(batch.pixels))
+        text_embeddings = self.embed_texts(torch.from_numpy(batch.tokens))
+        return self._scored([image_embeddings], [text_embeddings], list(batch.truncated))
+
+    def _scored(
+        self, image_parts: list[np.ndarray], text_parts: list[np.ndarray], truncated: list[bool]
+    ) -> ScoreBatch:
         image_embeddings = self._concatenate(image_parts)
         text_embeddings = self._concatenate(text_parts)
         scores = np.einsum("nd,nd->n", image_embeddings, text_embeddings).astype(np.float32)
@@ -213,26 +314,20 @@ def _truncated(
 # --- loading -----------------------------------------------------------------------------
 
 
-def local_weights_hint(model_name: str) -> str:
-    """How to score without any download; every ClipLoadError about weights ends with it."""
-    if model_name.startswith((HF_HUB_PREFIX, LOCAL_DIR_PREFIX)):
-        model_name = "same"
-    return (
-        f"To score with local weights, pass --clip-checkpoint PATH (an open_clip checkpoint "
-        f"for the {model_name} architecture), or --clip-model paircurate-ref (the project's "
-        f"reference scorer, shipped with the package), or --clip-model none to turn scoring off."
-    )
-
-
 def resolve_device(choice: str) -> torch.device:
-    """auto -> cuda when torch sees a GPU, else cpu; cuda without a GPU is an error."""
+    """auto -> cuda when torch sees a GPU, else cpu, and says which; cuda without a GPU fails."""
     has_cuda = torch.cuda.is_available()
     if choice == "auto":
-        return torch.device("cuda" if has_cuda else "cpu")
+        if has_cuda:
+            logger.info("--clip-device auto: scoring on cuda (%s)", torch.cuda.get_device_name())
+            return torch.device("cuda")
+        logger.info("--clip-device auto: torch sees no CUDA GPU here, scoring on the CPU")
+        return torch.device("cpu")
     if choice == "cuda" and not has_cuda:
         raise ClipLoadError(
             "--clip-device cuda: torch sees no CUDA GPU on this machine "
-            "(torch.cuda.is_available() is False); use --clip-device auto or cpu."
+            "(torch.cuda.is_available() is False); use --clip-device auto or cpu, or run "
+            "scoring where there is one (--clip-accelerator on Dataflow)."
         )
     return torch.device(choice)
 
@@ -256,23 +351,89 @@ def load_clip(config: ClipConfig) -> ClipScorer:
     return ClipScorer(model, preprocess, tokenizer, device, config.clip_batch_size)
 
 
+def load_clip_inputs(config: ClipConfig) -> ClipInputs:
+    """The image transform and tokenizer of the model ``config`` names, without its weights.
+
+    The preprocessing config is worked out as open_clip's ``create_model`` does it:
+    its defaults, then what the pretrained tag (or the hf-hub / local-dir config)
+    records, then the vision tower's image size. A model checks the result against
+    its own on every batch (``ClipScorer.score_prepared``).
+    """
+    name = config.clip_model
+    if is_model_id(name):
+        model_config, overlay = _with_hub_fallback(name, lambda: _id_configs(name))
+    else:
+        if name == reference_scorer.MODEL_NAME:
+            reference_scorer.register_reference_model()
+        check_model_name(name)
+        model_config = open_clip.get_model_config(name.replace("/", "-"))
+        overlay = {} if _loads_a_file(config) else pretrained_config(name, config.clip_pretrained)
+    values = merge_preprocess_dict(asdict(PreprocessCfg()), overlay)
+    values["size"] = model_config["vision_cfg"].get("image_size", 224)
+    signature = preprocess_signature(values)
+    cfg = PreprocessCfg(**{**values, "size": dict(signature)["size"]})
+    preprocess = image_transform_v2(cfg, is_train=False)
+    tokenizer = _with_hub_fallback(name, lambda: open_clip.get_tokenizer(name))
+    context = getattr(tokenizer, "context_length", None)
+    context = context or model_config["text_cfg"].get("context_length", 77)
+    return ClipInputs(preprocess, tokenizer, int(context), signature)
+
+
+def _loads_a_file(config: ClipConfig) -> bool:
+    """Whether the weights come from a checkpoint file, which records no preprocessing.
+
+    The file itself is not needed here: it may be in a bucket that only the
+    model's loader copies (``pipeline.scoring.weights``).
+    """
+    if config.clip_checkpoint or config.clip_model == reference_scorer.MODEL_NAME:
+        return True
+    tag = config.clip_pretrained
+    return bool(tag) and Path(tag).is_file()
+
+
+def _id_configs(name: str) -> tuple[dict, dict]:
+    """(model_cfg, preprocess_cfg) of an hf-hub: or local-dir: id, as open_clip reads them."""
+    if name.startswith(HF_HUB_PREFIX):
+        found = _get_hf_config(name[len(HF_HUB_PREFIX) :])
+    else:
+        path = Path(name[len(LOCAL_DIR_PREFIX) :]) / "open_clip_config.json"
+        found = json.loads(path.read_text(encoding="utf-8"))
+    return found["model_cfg"], found.get("preprocess_cfg", {})
+
+
+def _with_hub_fallback(name: str, load: Callable[[], Loaded]) -> Loaded:
+    """``load()`` from the local Hugging Face cache, else from the Hub if it answers."""
+    try:
+        with _hub_offline():
+            return load()
+    except Exception as error:  # noqa: BLE001 - open_clip and the Hub raise many types
+        if not _hub_reachable(_hub_host()):
+            raise ClipLoadError(
+                f"the configuration of {name} could not be read: {_short(error)}. "
+                + local_weights_hint(name)
+            ) from error
+    return load()
+
+
 def _weights_source(config: ClipConfig) -> str | None:
     """What to pass as open_clip's ``pretrained``: a checkpoint path, a tag, or None (hub)."""
     name = config.clip_model
     if name == reference_scorer.MODEL_NAME:
         reference_scorer.register_reference_model()
         return _reference_checkpoint(config.clip_checkpoint)
-    if name.startswith((HF_HUB_PREFIX, LOCAL_DIR_PREFIX)):
+    if is_model_id(name):
         if config.clip_checkpoint:
             raise ClipLoadError(
                 f"--clip-checkpoint cannot be combined with --clip-model {name}: open_clip "
                 f"takes the weights from the model id. " + local_weights_hint(name)
             )
         return None
-    _check_known_model(name)
+    check_model_name(name)
     if config.clip_checkpoint:
         return _existing_file(config.clip_checkpoint, name)
-    return _pretrained_tag(name, config.clip_pretrained)
+    tag = config.clip_pretrained
+    check_pretrained_tag(name, tag, tag_is_file=bool(tag) and Path(tag).is_file())
+    return tag
 
 
 def _reference_checkpoint(checkpoint: str) -> str:
@@ -288,39 +449,10 @@ def _reference_checkpoint(checkpoint: str) -> str:
     return str(path)
 
 
-def _check_known_model(name: str) -> None:
-    known = open_clip.list_models()
-    if name.replace("/", "-") in known:
-        return
-    close = difflib.get_close_matches(name, known, n=3)
-    suggestion = f" (did you mean {', '.join(close)}?)" if close else ""
-    raise ClipLoadError(
-        f"--clip-model {name!r} is not an open_clip model{suggestion}; "
-        f"open_clip.list_models() names {len(known)} architectures, or use an "
-        f"hf-hub:ORG/NAME id. " + local_weights_hint("named")
-    )
-
-
 def _existing_file(path: str, name: str) -> str:
     if not Path(path).is_file():
         raise ClipLoadError(f"--clip-checkpoint {path}: no such file. " + local_weights_hint(name))
     return path
-
-
-def _pretrained_tag(name: str, tag: str) -> str:
-    if not tag:
-        raise ClipLoadError(
-            f"--clip-pretrained is empty, so {name} would score with random weights. "
-            + local_weights_hint(name)
-        )
-    if open_clip.is_pretrained_cfg(name, tag) or Path(tag).is_file():
-        return tag
-    tags = open_clip.list_pretrained_tags_by_model(name)
-    known = f"its tags: {', '.join(tags)}" if tags else "open_clip has no pretrained tag for it"
-    raise ClipLoadError(
-        f"--clip-pretrained {tag!r} is not an open_clip tag for {name} ({known}). "
-        + local_weights_hint(name)
-    )
 
 
 def _create(
@@ -384,23 +516,6 @@ def _hub_offline() -> Iterator[None]:
             yield
         finally:
             constants.HF_HUB_OFFLINE = saved
-
-
-def _hub_host() -> str:
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        return "huggingface.co"
-    return urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-
-
-def _hub_reachable(host: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to the Hub opens within ``timeout`` seconds."""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _short(error: BaseException, limit: int = 300) -> str:

@@ -18,9 +18,10 @@ from PIL import Image, ImageDraw
 
 from paircurate.schemas.config import ClipConfig
 from paircurate.synthweb import SyntheticWeb
+from paircurate.synthweb.reference_training import decode_image
 from paircurate.transforms.scoring import clip, reference_scorer
 from paircurate.transforms.scoring.clip import ClipLoadError, ClipScorer, ScoreBatch, load_clip
-from paircurate.transforms.scoring.reference_scorer import MODEL_NAME, decode_image
+from paircurate.transforms.scoring.reference_scorer import MODEL_NAME
 
 CAPTIONS_EXTRA = ["a red square", "two blue circles on a white background", "Ein grüner Stern"]
 
@@ -267,3 +268,78 @@ def test_cuda_without_gpu(monkeypatch: pytest.MonkeyPatch, config: ClipConfig) -
     with pytest.raises(ClipLoadError, match="--clip-device cuda: torch sees no CUDA GPU"):
         load_clip(ClipConfig(clip_model=MODEL_NAME, clip_device="cuda"))
     assert clip.resolve_device("auto") == torch.device("cpu")
+
+
+# --- inputs made without the model, scored by it ---------------------------------------------
+
+
+def test_inputs_made_without_weights_score_bit_for_bit_like_the_model(config, scorer, pairs):
+    """What a worker prepares and the shared model scores equals scoring in one process."""
+    images, captions = pairs[0][:8], pairs[1][:8]
+    inputs = clip.load_clip_inputs(config)
+    prepared = inputs.prepare(images, captions)
+    assert inputs.signature == scorer.inputs.signature
+    assert prepared.pixels.dtype == np.float32 and prepared.pixels.shape == (8, 3, 64, 64)
+    assert prepared.tokens.dtype == np.int64 and prepared.tokens.shape == (8, 77)
+    assert torch.equal(torch.from_numpy(prepared.pixels), scorer.preprocess_images(images))
+    again = pickle.loads(pickle.dumps(prepared))  # as it crosses to the shared model
+    scored, direct = scorer.score_prepared(again), scorer.score(images, captions)
+    assert np.array_equal(scored.scores, direct.scores)
+    assert np.array_equal(scored.image_embeddings, direct.image_embeddings)
+    assert np.array_equal(scored.text_embeddings, direct.text_embeddings)
+    assert scored.truncated == direct.truncated == [False] * 8
+
+
+def test_a_model_refuses_pixels_made_for_another(scorer, pairs):
+    prepared = scorer.inputs.prepare(pairs[0][:2], pairs[1][:2])
+    other = dict(prepared.preprocess)
+    other["resize_mode"] = "squash"
+    stranger = clip.PreparedBatch(
+        prepared.pixels, prepared.tokens, prepared.truncated, clip.preprocess_signature(other)
+    )
+    with pytest.raises(ValueError, match="reached a model that expects"):
+        scorer.score_prepared(stranger)
+
+
+def test_a_pretrained_tags_preprocessing_reaches_the_workers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, checkpoint: Path, pairs
+) -> None:
+    """A tag with its own mean, std, interpolation and resize mode: the workers' transform
+    (from open_clip's registry, no weights) is the one open_clip gives the loaded model."""
+    name = "paircurate-ref-tagged"  # the reference architecture under a name with a tag
+    architecture = tmp_path / f"{name}.json"
+    architecture.write_text(reference_scorer.CONFIG_PATH.read_text())
+    open_clip.add_model_config(architecture)
+    tag = {
+        "file": str(checkpoint), "url": "", "hf_hub": "", "mean": (0.5, 0.5, 0.5),
+        "std": (0.25, 0.5, 0.75), "interpolation": "bilinear", "resize_mode": "squash",
+    }  # fmt: skip
+    monkeypatch.setitem(open_clip.pretrained._PRETRAINED, name, {"squashed": tag})
+    config = ClipConfig(clip_model=name, clip_pretrained="squashed", clip_device="cpu")
+    model = load_clip(config)
+    inputs = clip.load_clip_inputs(config)
+    assert dict(inputs.signature)["resize_mode"] == "squash"
+    assert inputs.signature == model.inputs.signature
+    wide = pairs[0][-1]  # 130 x 70: squashing and cropping differ
+    assert torch.equal(inputs.preprocess_images([wide]), model.preprocess_images([wide]))
+
+
+def test_auto_says_which_device_it_chose(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with caplog.at_level("INFO", logger=clip.__name__):
+        assert clip.resolve_device("auto") == torch.device("cpu")
+    assert "--clip-device auto: torch sees no CUDA GPU here, scoring on the CPU" in caplog.text
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "NVIDIA L4")
+    with caplog.at_level("INFO", logger=clip.__name__):
+        assert clip.resolve_device("auto") == torch.device("cuda")
+    assert "--clip-device auto: scoring on cuda (NVIDIA L4)" in caplog.text
+
+
+def test_inputs_need_no_local_checkpoint() -> None:
+    """Workers make inputs before the model's loader has copied a bucket's checkpoint."""
+    config = ClipConfig(
+        clip_model=MODEL_NAME, clip_checkpoint="gs://bucket/ref.pt", clip_device="cpu"
+    )
+    inputs = clip.load_clip_inputs(config)
+    assert dict(inputs.signature)["size"] == (64, 64) and inputs.context_length == 77
