@@ -1,32 +1,44 @@
-"""Download + resize throughput against img2dataset, on real photos behind a slow local server.
+"""Download + resize throughput against img2dataset, on distinct web-sized images.
 
-A server process serves the real photos of ../shared/data/openimages_ccby, each
-under many URLs (``?n=<i>``), with 20-50 ms of latency per request, as a remote
-image host would. Each measured run is a fresh child process, so that its peak
-memory is its own; the two contenders alternate (ours, img2dataset, ours, ...):
+The images: ``--distinct`` (1,000 by default) distinct images made from the 18
+real photos of ../shared/data/openimages_ccby (about 680 x 450 px each): a
+random crop of 60-100 % of each side, mirrored half of the time, scaled so that
+the longer side is 240-1,400 px, and encoded as JPEG (70 %: quality 70-95, a
+fifth of them progressive), PNG (15 %, longer side at most 900 px; else JPEG)
+or WebP (15 %, quality 75-90). They are generated once, seeded, and cached
+under ``~/.cache/paircurate-bench/``. A server process serves them under
+``--images`` URLs (2,000 by default; image ``n % distinct`` for URL ``n``), each
+with its Content-Type and 20-50 ms of latency per request, as a remote image
+host would.
+
+Each measured run is a fresh child process, so that its peak memory is its own
+(summed PSS of its process tree, sampled every 50 ms); the contenders alternate
+within each of ``--runs`` rounds, medians kept:
 
 - ours: ``fetch_many`` with a ``Downloader``, writing the images to a tar, as
   one Fetch worker of the local runner does by default: the downloads in one
   process, the image work in an ``ImagePool`` (one process per core, plus one);
-- ours_threads: the same with ``--image-processes 0``, the image work in the
-  download threads (what each worker does on a runner with a worker per core);
-- anchor: ``img2dataset.download`` on the same URL list, same thread count,
-  image size, resize mode, JPEG quality, webdataset output, one process;
-- anchor_procs: img2dataset with one process per core, the same threads in all.
+  timed as a whole call;
+- anchor: ``img2dataset.download`` with one process per core (its fastest
+  configuration on this machine), the same threads in all, image size, resize
+  mode, JPEG quality, webdataset output; timed inside its shards (the span from
+  the first shard's start to the last shard's end, from its own stats files),
+  so its start-up (spawning workers, a logger process, sharding the input) is
+  left out.
+
+``ratio`` = ours / anchor; ``memory_ratio`` = our peak / the anchor's peak.
+With ``--context``, two more contenders explain the rest: ``ours_threads``
+(``--image-processes 0``: the image work in the download threads, what each
+worker does on a runner with a worker per core) and ``anchor_one_process``
+(img2dataset in one process, whole call and in-shard).
 
 Both run with their defaults otherwise, except that the per-host cap is raised to
 the thread count (every URL here is on one host, standing in for many) and
 img2dataset's EXIF extraction is off (we do not extract EXIF either).
 
-    python bench/download.py --images 3000 --threads 64 --runs 3
+    python bench/download.py --images 2000 --threads 64 --runs 3
 
-Last line: one JSON object (bench convention). ``ratio`` compares whole calls, as
-a user meets them: img2dataset's includes its fixed start-up (a spawned worker
-process, a logger process, sharding the input), several seconds that weigh less
-on a longer run. ``anchor_in_shard`` and ``ratio_in_shard`` take img2dataset's own
-shard timing instead (download, resize and write of the shard only): the stricter
-comparison, to quote beside ``ratio``. ``ratio_procs_in_shard`` sets ours
-against img2dataset using every core too (its shards' span, start-up excluded).
+Last line: one JSON object (bench convention).
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -52,7 +65,72 @@ from paircurate.transforms.crawl.fetch_many import usable_cores  # noqa: E402
 from paircurate.transforms.crawl.image_pool import pool_size  # noqa: E402
 
 PHOTOS = DATA / "openimages_ccby"
-CONTENDERS = ("ours", "anchor", "ours_threads", "anchor_procs")
+CONTENDERS = ("ours", "anchor")
+CONTEXT = ("ours_threads", "anchor_one_process")
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "paircurate-bench"
+CONTENT_TYPES = {".jpg": b"image/jpeg", ".png": b"image/png", ".webp": b"image/webp"}
+
+
+# ---------------------------------------------------------------- the images
+
+
+def _variant(photo, rng: random.Random) -> tuple[bytes, str]:
+    """One web-sized image made from ``photo``: crop, mirror, scale, encode."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    width, height = photo.size
+    crop_w, crop_h = round(width * rng.uniform(0.6, 1)), round(height * rng.uniform(0.6, 1))
+    left, top = rng.randrange(width - crop_w + 1), rng.randrange(height - crop_h + 1)
+    image = photo.crop((left, top, left + crop_w, top + crop_h))
+    if rng.random() < 0.5:
+        image = ImageOps.mirror(image)
+    kind = rng.choices(("jpg", "png", "webp"), (70, 15, 15))[0]
+    longer = rng.randint(240, 900 if kind == "png" else 1400)
+    factor = longer / max(image.size)
+    image = image.resize(
+        (max(1, round(image.width * factor)), max(1, round(image.height * factor))),
+        Image.Resampling.LANCZOS,
+    )
+    out = io.BytesIO()
+    if kind == "jpg":
+        progressive = rng.random() < 0.2
+        image.save(out, "JPEG", quality=rng.randint(70, 95), progressive=progressive)
+    elif kind == "png":
+        image.save(out, "PNG", compress_level=6)
+    else:
+        image.save(out, "WEBP", quality=rng.randint(75, 90), method=4)
+    return out.getvalue(), kind
+
+
+def distinct_images(count: int, seed: int = 0) -> list[Path]:
+    """``count`` distinct generated images, made once and cached on disk."""
+    from PIL import Image
+
+    folder = CACHE / f"download-images-{count}-seed{seed}-v1"
+    done = folder / "done.json"
+    if done.is_file():
+        return [folder / name for name in json.loads(done.read_text())]
+    sources = sorted(PHOTOS.glob("*.jpg"))
+    if not sources:
+        raise SystemExit(f"no photos in {PHOTOS}: this benchmark needs the shared data folder")
+    photos = [Image.open(path).convert("RGB") for path in sources]
+    folder.mkdir(parents=True, exist_ok=True)
+    names, seen = [], set()
+    number = 0
+    while len(names) < count:
+        rng = random.Random(f"{seed}-{number}")
+        body, kind = _variant(photos[number % len(photos)], rng)
+        number += 1
+        if body in seen:
+            continue
+        seen.add(body)
+        name = f"{len(names):05d}.{kind}"
+        (folder / name).write_bytes(body)
+        names.append(name)
+    done.write_text(json.dumps(names))
+    return [folder / name for name in names]
 
 
 # ---------------------------------------------------------------- the image host
@@ -63,18 +141,18 @@ def _latency(number: int) -> float:
     return 0.020 + (number * 7919 % 31) / 1000
 
 
-async def _serve_connection(reader, writer, photos: list[bytes]) -> None:
+async def _serve_connection(reader, writer, photos: list[tuple[bytes, bytes]]) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             target = head.split(b" ", 2)[1].decode()
             number = int(target.rsplit("n=", 1)[1]) if "n=" in target else 0
             await asyncio.sleep(_latency(number))
-            body = photos[number % len(photos)]
+            body, content_type = photos[number % len(photos)]
             close = b"connection: close" in head.lower()
             writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n%s\r\n"
-                % (len(body), b"Connection: close\r\n" if close else b"")
+                b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n"
+                % (content_type, len(body), b"Connection: close\r\n" if close else b"")
             )
             writer.write(body)
             await writer.drain()
@@ -86,8 +164,8 @@ async def _serve_connection(reader, writer, photos: list[bytes]) -> None:
         writer.close()
 
 
-def _host(port_out: multiprocessing.Queue) -> None:
-    photos = [path.read_bytes() for path in sorted(PHOTOS.glob("*.jpg"))]
+def _host(port_out: multiprocessing.Queue, paths: list[Path]) -> None:
+    photos = [(path.read_bytes(), CONTENT_TYPES[path.suffix]) for path in paths]
 
     async def main() -> None:
         server = await asyncio.start_server(
@@ -99,11 +177,9 @@ def _host(port_out: multiprocessing.Queue) -> None:
     asyncio.run(main())
 
 
-def start_host() -> tuple[multiprocessing.Process, int]:
-    if not any(PHOTOS.glob("*.jpg")):
-        raise SystemExit(f"no photos in {PHOTOS}: this benchmark needs the shared data folder")
+def start_host(paths: list[Path]) -> tuple[multiprocessing.Process, int]:
     port_out: multiprocessing.Queue = multiprocessing.Queue()
-    process = multiprocessing.Process(target=_host, args=(port_out,), daemon=True)
+    process = multiprocessing.Process(target=_host, args=(port_out, paths), daemon=True)
     process.start()
     return process, port_out.get(timeout=30)
 
@@ -223,7 +299,7 @@ def worker(args: argparse.Namespace) -> None:
         elif args.worker == "ours_threads":
             measured = run_ours(urls, args.threads, out_dir, 0)
         else:
-            processes = cores if args.worker == "anchor_procs" else 1
+            processes = 1 if args.worker == "anchor_one_process" else cores
             measured = run_anchor(args.url_file, args.threads, len(urls), out_dir, processes)
     measured["peak_mb"] = sampler.stop()
     print(json.dumps(measured))
@@ -245,37 +321,56 @@ def measure(kind: str, url_file: str, threads: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=3000)
+    parser.add_argument("--images", type=int, default=2000, help="URLs to fetch")
+    parser.add_argument("--distinct", type=int, default=1000, help="distinct images served")
     parser.add_argument("--threads", type=int, default=64)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--context", action="store_true", help="also run " + ", ".join(CONTEXT))
+    parser.add_argument("--worker", choices=CONTENDERS + CONTEXT, help=argparse.SUPPRESS)
     parser.add_argument("--url-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(args)
         return
-    host, port = start_host()
+    paths = distinct_images(args.distinct)
+    host, port = start_host(paths)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-download-urls-") as folder:
             url_file = os.path.join(folder, "urls.txt")
-            names = sorted(path.name for path in PHOTOS.glob("*.jpg"))
             lines = (
-                f"http://127.0.0.1:{port}/photos/{names[i % len(names)]}?n={i}\n"
+                f"http://127.0.0.1:{port}/img/{paths[i % len(paths)].name}?n={i}\n"
                 for i in range(args.images)
             )
             Path(url_file).write_text("".join(lines))
-            report(args, url_file)
+            report(args, url_file, paths)
     finally:
         host.terminate()
         host.join(timeout=5)
 
 
-def report(args: argparse.Namespace, url_file: str) -> None:
-    runs: dict[str, list[dict]] = {kind: [] for kind in CONTENDERS}
+def served(paths: list[Path]) -> dict:
+    """What the server holds: counts by format, sizes in bytes and pixels."""
+    from PIL import Image
+
+    sizes = [path.stat().st_size for path in paths]
+    longer = [max(Image.open(path).size) for path in paths]
+    formats: dict[str, int] = {}
+    for path in paths:
+        formats[path.suffix[1:]] = formats.get(path.suffix[1:], 0) + 1
+    return {
+        "distinct": len(paths),
+        "formats": formats,
+        "median_kb": round(statistics.median(sizes) / 1024, 1),
+        "longer_side_px": [min(longer), round(statistics.median(longer)), max(longer)],
+    }
+
+
+def report(args: argparse.Namespace, url_file: str, paths: list[Path]) -> None:
+    kinds = CONTENDERS + (CONTEXT if args.context else ())
+    runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
     for run in range(args.runs):
-        for kind in CONTENDERS:
+        for kind in kinds:
             measured = measure(kind, url_file, args.threads)
-            measured["images_per_s"] = measured["ok"] / measured["seconds"]
             runs[kind].append(measured)
             print(f"run {run + 1} {kind:6}: {json.dumps(measured)}", flush=True)
     for kind, measured in runs.items():
@@ -286,25 +381,31 @@ def report(args: argparse.Namespace, url_file: str) -> None:
         return statistics.median(m["ok"] / m[seconds] for m in runs[kind])
 
     def peak(kind: str) -> float:
-        return round(max(m["peak_mb"] for m in runs[kind]), 1)
+        return round(statistics.median(m["peak_mb"] for m in runs[kind]), 1)
 
-    ours, anchor = median_rate("ours"), median_rate("anchor")
-    threads_only = median_rate("ours_threads")
-    in_shard = median_rate("anchor", "shard_seconds")
-    procs_in_shard = median_rate("anchor_procs", "shard_seconds")
-    print(json.dumps({
+    ours, anchor = median_rate("ours"), median_rate("anchor", "shard_seconds")
+    summary = {
         "bench": "download", "ours": round(ours, 1), "anchor": round(anchor, 1),
         "unit": "images/s", "ratio": round(ours / anchor, 3),
+        "anchor_config": f"img2dataset, {usable_cores()} processes (one per core), "
+                         "timed inside its shards",
         "ours_peak_mb": peak("ours"), "anchor_peak_mb": peak("anchor"),
+        "memory_ratio": round(peak("ours") / peak("anchor"), 3),
+        "anchor_whole_call": round(median_rate("anchor"), 1),
         "images": args.images, "threads": args.threads, "cores": usable_cores(),
-        "anchor_in_shard": round(in_shard, 1), "ratio_in_shard": round(ours / in_shard, 3),
-        "ours_threads": round(threads_only, 1),
-        "ratio_threads_in_shard": round(threads_only / in_shard, 3),
-        "ours_threads_peak_mb": peak("ours_threads"),
-        "anchor_procs_in_shard": round(procs_in_shard, 1),
-        "ratio_procs_in_shard": round(ours / procs_in_shard, 3),
-        "anchor_procs_peak_mb": peak("anchor_procs"),
-    }))  # fmt: skip
+        "runs": args.runs, "served": served(paths),
+    }  # fmt: skip
+    if args.context:
+        threads_only = median_rate("ours_threads")
+        one = median_rate("anchor_one_process", "shard_seconds")
+        summary.update({
+            "ours_threads": round(threads_only, 1),
+            "ours_threads_peak_mb": peak("ours_threads"),
+            "anchor_one_process_in_shard": round(one, 1),
+            "anchor_one_process_whole_call": round(median_rate("anchor_one_process"), 1),
+            "anchor_one_process_peak_mb": peak("anchor_one_process"),
+        })  # fmt: skip
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 The synthetic web is served by its own process, as a remote site would be; the
 job runs in another child process so that its peak RSS is its own. Run it at
-two sizes to check that memory stays flat as input grows:
+two sizes to check that memory stays flat as input grows (``--repeat`` runs,
+3 by default, against the same served web; medians are reported):
 
     python bench/e2e.py --pairs 20000
     python bench/e2e.py --pairs 100000
@@ -77,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeat", type=int, default=1, help="runs; medians are reported")
+    parser.add_argument("--repeat", type=int, default=3, help="runs; medians are reported")
     args, extra = parser.parse_known_args()
     with tempfile.TemporaryDirectory(prefix="paircurate-web-") as folder:
         manifest = os.path.join(folder, "manifest.parquet")

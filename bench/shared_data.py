@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ../shared/data beside the checkout, or the folder PAIRCURATE_SHARED_DATA names.
+DATA = Path(
+    os.environ.get("PAIRCURATE_SHARED_DATA")
+    or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 
 def data_file(name: str) -> Path:

@@ -49,8 +49,8 @@ _HASH_OFFSET = 0xCBF29CE484222325
 _HASH_MULTIPLIER = 0x9E3779B97F4A7C15
 _FMIX64 = (33, 0xFF51AFD7ED558CCD, 33, 0xC4CEB9FE1A85EC53, 33)
 _FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
-# Shingles per chunk of the permutation step: 16,384 x 128 x 8 bytes = 16 MiB.
-_CHUNK_SHINGLES = 1 << 14
+# Shingles per run of the permutation step: 8,192 x 128 x 4 bytes = 4 MiB (8 MiB in uint64).
+_CHUNK_SHINGLES = 1 << 13
 
 
 @functools.cache
@@ -222,20 +222,32 @@ class MinHasher:
         return self.signatures_of(batch_shingle_hashes(captions))
 
     def signatures_of(self, batch: BatchShingles) -> np.ndarray:
-        """Signatures from precomputed shingle hashes, reduced chunk by chunk to bound memory."""
-        out = np.full((len(batch.counts), self.num_perm), self.empty_value, self.dtype)
+        """Signatures from precomputed shingle hashes, a run of whole captions at a time.
+
+        The permuted values lie permutation-major (``num_perm`` rows, one column
+        per shingle), so that each caption's minimum is a reduction over
+        contiguous memory, in a buffer of about ``_CHUNK_SHINGLES`` columns
+        reused from run to run.
+        """
         hashes = self._premix(batch.hashes)
         rows = np.flatnonzero(batch.counts > 0)
         starts = batch.offsets[rows]
         ends = starts + batch.counts[rows]
-        for begin in range(0, len(hashes), _CHUNK_SHINGLES):
-            end = min(begin + _CHUNK_SHINGLES, len(hashes))
-            first = int(np.searchsorted(ends, begin, "right"))
-            last = int(np.searchsorted(starts, end, "left"))
-            local = np.maximum(starts[first:last], begin) - begin
-            reduced = np.minimum.reduceat(self._permute(hashes[begin:end]), local, axis=0)
-            chunk_rows = rows[first:last]
-            out[chunk_rows] = np.minimum(out[chunk_rows], reduced)
+        compact = np.empty((self.num_perm, len(rows)), self.dtype)
+        width = max(_CHUNK_SHINGLES, int(batch.counts.max(initial=0)))
+        buffer = np.empty((self.num_perm, min(width, len(hashes))), self.dtype)
+        first = 0
+        while first < len(rows):
+            # Whole captions only, so that no caption's minimum spans two runs.
+            last = max(int(np.searchsorted(ends, starts[first] + width, "right")), first + 1)
+            begin, end = int(starts[first]), int(ends[last - 1])
+            values = self._permute(hashes[begin:end], buffer[:, : end - begin])
+            np.minimum.reduceat(
+                values, starts[first:last] - begin, axis=1, out=compact[:, first:last]
+            )
+            first = last
+        out = np.full((len(batch.counts), self.num_perm), self.empty_value, self.dtype)
+        out[rows] = compact.T
         return out
 
     def _premix(self, hashes: np.ndarray) -> np.ndarray:
@@ -245,17 +257,20 @@ class MinHasher:
             return _fmix(hashes.astype(np.uint64), _FMIX64)
         return hashes.astype(np.uint64)
 
-    def _permute(self, hashes: np.ndarray) -> np.ndarray:
+    def _permute(self, hashes: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out[k, i]``: permutation ``k`` of ``hashes[i]``, computed in place in ``out``."""
         a, b = self.permutations
-        values = hashes[:, None] * a + b  # wraps modulo 2**32 or 2**64, as datasketch's
+        np.multiply(hashes[None, :], a[:, None], out=out)  # wraps modulo 2**32 or 2**64,
+        out += b[:, None]  # as datasketch's does
         if self.scheme != "legacy":
-            return values
-        # values % (2**61 - 1) without division: 2**61 = 1 (mod p), and the
+            return out
+        # out % (2**61 - 1) without division: 2**61 = 1 (mod p), and the
         # folded sum is below 2p, so one conditional subtraction finishes it.
         prime = np.uint64(_MERSENNE_PRIME)
-        values = (values & prime) + (values >> np.uint64(61))
-        values -= prime * (values >= prime)
-        return values & np.uint64(_MAX_HASH32)
+        folded = (out & prime) + (out >> np.uint64(61))
+        folded -= prime * (folded >= prime)
+        np.bitwise_and(folded, np.uint64(_MAX_HASH32), out=out)
+        return out
 
 
 def lsh_collision_probability(similarity: float, bands: int, rows: int) -> float:
