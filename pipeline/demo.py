@@ -16,12 +16,13 @@ from paircurate.synthweb import SyntheticWeb, SyntheticWebServer, WebMix, write_
 log = logging.getLogger(__name__)
 
 # Rules the demo turns on so that its labelled tiny and extreme-aspect images show
-# up as drops, and the project's reference scorer at its calibrated threshold (no
-# real CLIP weights can be downloaded for a demo); a real run sets its own.
+# up as drops, and a short timeout for its slow hosts; a real run sets its own.
 DEMO_DEFAULTS = ["--min-image-size", "64", "--max-aspect-ratio", "4", "--timeout", "3"]
 
 
 def demo_defaults() -> list[str]:
+    """DEMO_DEFAULTS, then the CLIP arguments: the project's reference scorer at its
+    calibrated threshold (no real CLIP weights can be downloaded for a demo)."""
     from paircurate.transforms.scoring.reference_scorer import MODEL_NAME, REFERENCE_THRESHOLD
 
     clip = ["--clip-model", MODEL_NAME, "--clip-threshold", str(REFERENCE_THRESHOLD)]

@@ -94,7 +94,7 @@ class CaptionConfig:
     langid_backend: str = opt(
         "fasttext",
         "language identifier: fasttext (lid.176, the default by bench/langid.py: most accurate "
-        "and 92x langdetect's speed), pycld2, py3langid or langdetect (slow reference)",
+        "and fastest), pycld2, py3langid or langdetect (slow reference)",
         choices=LANGID_BACKENDS,
     )
     min_language_score: float = opt(

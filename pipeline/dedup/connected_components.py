@@ -13,9 +13,9 @@ the edges in excess of a forest of stars in the counter
 ``paircurate/dedup_unconverged_edges`` and logs a warning. If that counter is
 not zero, some clusters came out split (never merged): raise ``rounds``.
 
-Elements keep Beam's generic tuple coder on purpose: callers' nodes differ in
-length ((uid, chunk, area), or with a pHash too); their ints must fit in 64 bits,
-signed, as Beam's coders need.
+Elements keep Beam's generic tuple coder: nodes are ``(uid, chunk, area,
+pHash)`` 4-tuples (``transforms.dedup.clusters.Node``) whose ints must fit in 64
+bits, signed, as Beam's coders need.
 """
 
 from __future__ import annotations

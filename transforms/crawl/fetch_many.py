@@ -11,8 +11,7 @@ Downloads wait on the network and want many threads; decoding and resizing want
 the CPU. Given an ``ImagePool``, each thread hands its body to the pool's
 processes and waits; without one, only as many threads as there are cores
 process images at once: more would just take turns with the GIL and the caches
-(measured: 64 threads decode 20% slower than 2 on two cores), while the others
-keep downloading.
+(bench/download.py measures it), while the others keep downloading.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Decoding is CPU work that Pillow mostly does without the GIL, but every image
 also passes through Python (open, EXIF, pHash, hashing) between its C calls. In
 one process those steps queue for the GIL behind dozens of download threads, so
-a single worker used about 1.3 of 2 cores (measured by ``bench/download.py``).
+a single worker could not keep every core busy (``bench/download.py`` measures it).
 Handing each body to a process of its own keeps the download threads' process
 light and lets the image work use every core.
 
@@ -158,8 +158,7 @@ def pool_size(cores: int) -> int:
 
     A process waits idle while its answer goes back and the next body comes
     in, which the busy parent does not do at once; the extra process fills
-    those gaps. Measured by bench/download.py's harness on 2 cores: 2
-    processes 573 images/s, 3 695, 4 674 (medians of 4). On one core a pool
+    those gaps (``bench/download.py`` compares pool sizes). On one core a pool
     only adds copying.
     """
     return cores + 1 if cores > 1 else 0

@@ -2,10 +2,11 @@
 
 The image is decoded once: for JPEG, Pillow's draft mode lets libjpeg decode at
 1/2, 1/4 or 1/8 scale when the target is that much smaller, which is most of
-the CPU saved on large web photos. Other formats are first reduced by an integer
-factor (block averages, as OpenCV's INTER_AREA and so img2dataset downscale)
-before the LANCZOS pass. The pHash is taken of the scaled image, before any
-padding or cropping, rather than of another reduction of the decoded one.
+the CPU saved on large web photos. Shrinking then averages areas (BOX, as
+OpenCV's INTER_AREA and so img2dataset downscale), in one pass and with no
+LANCZOS; only enlarging interpolates with LANCZOS. The pHash is taken of the
+scaled image, before any padding or cropping, rather than of another reduction
+of the decoded one.
 """
 
 from __future__ import annotations
@@ -175,15 +176,9 @@ def target_size(width: int, height: int, config: ImageConfig) -> tuple[int, int]
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-# Before LANCZOS, reduce by whole factors while the image stays at least this many
-# times the target: block averages cost a fraction of LANCZOS taps over the full
-# image. Measured on the bench photos scaled 4-5x down: 0.36 of 255 levels mean
-# difference from a LANCZOS of the full image (a reduction to just above the
-# target, as INTER_AREA does, differs by 2.1).
-_REDUCING_GAP = 2.0
 # Shrinking averages areas (BOX, what img2dataset's OpenCV INTER_AREA does) and
-# enlarging interpolates with LANCZOS (img2dataset's INTER_LANCZOS4): the LANCZOS
-# taps over a large image were most of the stage's CPU.
+# enlarging interpolates with LANCZOS (img2dataset's INTER_LANCZOS4): LANCZOS taps
+# over a large image would be most of the stage's CPU.
 _SHRINK = Image.Resampling.BOX
 _ENLARGE = Image.Resampling.LANCZOS
 
@@ -195,7 +190,7 @@ def scale(image: Image.Image, config: ImageConfig) -> Image.Image:
         return image
     if target[0] < image.size[0]:
         return image.resize(target, _SHRINK)
-    return image.resize(target, _ENLARGE, reducing_gap=_REDUCING_GAP)
+    return image.resize(target, _ENLARGE)
 
 
 def frame(image: Image.Image, config: ImageConfig) -> Image.Image:
