@@ -23,16 +23,16 @@ import time  # noqa: E402
 
 from shared_data import data_file  # noqa: E402
 
-from paircurate.schemas.config import ConfigError  # noqa: E402
+from paircurate.schemas.config import CaptionConfig, ConfigError  # noqa: E402
 from paircurate.transforms.ingest.langid import (  # noqa: E402
     BACKENDS,
-    DEFAULT_BACKEND,
     LanguageDetector,
     make_detector,
 )
 
 LANGUAGES = ("en", "de", "fr", "cs")
 ANCHOR = "langdetect"
+DEFAULT_BACKEND = CaptionConfig().langid_backend
 
 
 def load_captions() -> list[tuple[str, str]]:

@@ -328,10 +328,10 @@ class DedupConfig:
         True, "match images by pHash as well as by exact hashes (sha256 of bytes and of pixels)"
     )
     cluster_rounds: int = opt(
-        10,
-        "large-star / small-star rounds of the cluster search: a chain of 2,000 near-duplicates "
-        "needs 9 (uids are random); too few split clusters (never merge them) and are counted "
-        "as dedup_unconverged_edges in stats.json",
+        13,
+        "large-star / small-star rounds of the cluster search: a chain of 10,000 near-duplicates "
+        "needs 11 and one of 100,000 needs 13 (uids are random); too few split clusters (never "
+        "merge them, so duplicates are missed) and are counted as dedup_unconverged_edges",
     )
 
     def __post_init__(self) -> None:

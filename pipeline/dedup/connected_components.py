@@ -27,7 +27,6 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from paircurate.transforms.dedup.clusters import (
-    DEFAULT_ROUNDS,
     Node,
     StarStep,
     large_star,
@@ -111,16 +110,14 @@ class ApplyStarStep(beam.PTransform):
 class ConnectedComponents(beam.PTransform):
     """(kind, a, b) edges -> one (kind, node, root) per node that has an edge to another node.
 
-    ``rounds`` large-star / small-star rounds are unrolled into the graph; the
-    default converges with a margin on a 10,000-node path in its worst order.
+    ``rounds`` large-star / small-star rounds are unrolled into the graph (the
+    job passes ``--cluster-rounds``).
     """
 
-    def __init__(self, rounds: int = DEFAULT_ROUNDS):
+    def __init__(self, rounds: int):
         super().__init__()
         if rounds < 1:
-            raise ValueError(
-                f"rounds must be at least 1, got {rounds}; the default is {DEFAULT_ROUNDS}"
-            )
+            raise ValueError(f"rounds must be at least 1, got {rounds}")
         self.rounds = rounds
 
     def expand(self, edges):

@@ -16,8 +16,8 @@ from paircurate.pipeline.dedup.connected_components import (
     LabelDoFn,
     StarStepDoFn,
 )
+from paircurate.schemas.config import DedupConfig
 from paircurate.transforms.dedup.clusters import (
-    DEFAULT_ROUNDS,
     Node,
     excess_edges,
     large_star,
@@ -25,6 +25,9 @@ from paircurate.transforms.dedup.clusters import (
     run_round,
     run_rounds_locally,
 )
+
+# The job's default rounds, as a run without --cluster-rounds uses them.
+ROUNDS = DedupConfig().cluster_rounds
 
 Edge = tuple[str, Node, Node]
 MULTI_PROCESSING = ("--direct_num_workers=2", "--direct_running_mode=multi_processing")
@@ -53,7 +56,7 @@ def expected_labels(edges: list[Edge]) -> list[tuple[str, Node, Node]]:
 
 
 def run_components(
-    edges: list[Edge], expected: list, rounds: int = DEFAULT_ROUNDS, beam_args: tuple = ()
+    edges: list[Edge], expected: list, rounds: int = ROUNDS, beam_args: tuple = ()
 ) -> PipelineResult:
     pipeline = beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(list(beam_args)))
     labels = pipeline | "Edges" >> beam.Create(edges) | ConnectedComponents(rounds)

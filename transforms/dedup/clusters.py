@@ -41,8 +41,10 @@ random: 10,000 nodes, 12,000 edges (seed 2) *              5
 ====================================================  ======
 
 Ids increasing along a path are the worst order found, about log2(n) + 1
-rounds. ``DEFAULT_ROUNDS`` leaves six rounds of margin over the 10,000-node
-path and still covers the 100,000-node one.
+rounds; uids are hashes, so a real chain is in shuffled order. The default of
+``--cluster-rounds`` (``DedupConfig.cluster_rounds``) comes from this table: it
+covers a shuffled chain of 100,000 and leaves two rounds of margin over one of
+10,000, since a cluster split by too few rounds is a dedup miss.
 """
 
 from __future__ import annotations
@@ -55,8 +57,6 @@ Node = tuple[str, int, int, int]
 matters here: any tuple that starts with it works, and tuples order as their uids do."""
 Pair = tuple[Node, Node]
 StarStep = Callable[[Node, Iterable[Node]], list[Pair]]
-
-DEFAULT_ROUNDS = 20
 
 
 def distinct_neighbours(node: Node, neighbours: Iterable[Node]) -> set[Node]:

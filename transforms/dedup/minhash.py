@@ -37,8 +37,6 @@ import numpy as np
 
 SHINGLE_SIZE = 5
 SCHEMES = ("affine32", "affine64", "legacy")
-DEFAULT_BANDS = 16
-DEFAULT_ROWS = 7
 
 _MASK64 = (1 << 64) - 1
 _MERSENNE_PRIME = (1 << 61) - 1
@@ -278,9 +276,7 @@ def lsh_collision_probability(similarity: float, bands: int, rows: int) -> float
     return 1.0 - (1.0 - similarity**rows) ** bands
 
 
-def band_keys(
-    signatures: np.ndarray, bands: int = DEFAULT_BANDS, rows: int = DEFAULT_ROWS
-) -> np.ndarray:
+def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(n, bands) uint64 keys: a 64-bit hash of each band's ``rows`` signature values.
 
     The band index is mixed in, so keys of different bands never need telling apart.

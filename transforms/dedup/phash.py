@@ -49,25 +49,23 @@ HASH_SIZE = 8  # side of the low-frequency block kept: 8x8 = 64 bits
 IMAGE_SIZE = 32  # side of the grayscale image the DCT is taken of
 RESAMPLE = Image.Resampling.LANCZOS
 
-DEFAULT_MAX_DISTANCE = 6
-"""Hamming distance at or below which two 64-bit pHashes count as near-duplicates.
-
-Distances between these hashes are always even: the median split sets exactly
-32 bits. Measured (tests/transforms/test_phash.py; SyntheticWeb(2000, seed=3)):
-
-- JPEG re-encoded at another quality, or resized to 80-95 %: 0-2 bits, always;
-- cropped: 1 % per side 0-6, 2 % 0-8, 3 % 4-14 on drawn images; on the
-  synthetic web (1-5 % per side) 22 of 39 crops within 6, the rest 8-16 and one
-  at 24. pHash is not crop-invariant and larger crops need another signal;
-- exact byte duplicates: 0;
-- unrelated drawn (textured) images: mean ~32, 1st percentile > 12, none <= 6;
-- unrelated synthetic-web scenes (mostly flat backgrounds with a few shapes):
-  80 of 593,505 clean pairs (1.3e-4) within 6; 156 within 8, 306 within 10.
-
-6 keeps every re-encode and resize with room to spare and the false-pair rate
-near 1e-4 even on these low-texture scenes; raising it to 10 would recover most
-crops (35 of 39) at about 4x the false pairs and many more band candidates.
-"""
+# Why --phash-max-distance (DedupConfig.phash_max_distance) defaults to 6.
+#
+# Distances between these hashes are always even: the median split sets exactly
+# 32 bits. Measured (tests/transforms/dedup/test_phash.py; SyntheticWeb(2000, seed=3)):
+#
+# - JPEG re-encoded at another quality, or resized to 80-95 %: 0-2 bits, always;
+# - cropped: 1 % per side 0-6, 2 % 0-8, 3 % 4-14 on drawn images; on the
+#   synthetic web (1-5 % per side) 22 of 39 crops within 6, the rest 8-16 and one
+#   at 24. pHash is not crop-invariant and larger crops need another signal;
+# - exact byte duplicates: 0;
+# - unrelated drawn (textured) images: mean ~32, 1st percentile > 12, none <= 6;
+# - unrelated synthetic-web scenes (mostly flat backgrounds with a few shapes):
+#   80 of 593,505 clean pairs (1.3e-4) within 6; 156 within 8, 306 within 10.
+#
+# 6 keeps every re-encode and resize with room to spare and the false-pair rate
+# near 1e-4 even on these low-texture scenes; raising it to 10 would recover most
+# crops (35 of 39) at about 4x the false pairs and many more band candidates.
 
 
 def _dct_matrix(size: int) -> np.ndarray:

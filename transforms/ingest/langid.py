@@ -36,7 +36,6 @@ _BACKEND_PACKAGES: dict[str, tuple[str, str]] = {
     "langdetect": ("langdetect", "langdetect"),
 }
 BACKENDS: tuple[str, ...] = tuple(_BACKEND_PACKAGES)
-DEFAULT_BACKEND = "fasttext"
 
 
 @dataclass(frozen=True)

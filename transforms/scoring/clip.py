@@ -194,8 +194,8 @@ class ClipScorer:
         model: torch.nn.Module,
         preprocess: Preprocess,
         tokenizer: Tokenizer,
-        device: str | torch.device = "cpu",
-        batch_size: int = 64,
+        device: str | torch.device,
+        batch_size: int,
     ) -> ClipScorer:
         """A scorer around a model the caller already built (benchmarks, tests)."""
         device = torch.device(device)

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from datasketch import LeanMinHash, MinHash
 
+from paircurate.schemas.config import DedupConfig
 from paircurate.transforms.dedup.minhash import (
-    DEFAULT_BANDS,
-    DEFAULT_ROWS,
     MinHasher,
     band_keys,
     candidate_pairs,
@@ -19,6 +18,9 @@ from paircurate.transforms.dedup.minhash import (
     shingle_hash,
     shingles,
 )
+
+# The job's default banding (--minhash-bands, --minhash-rows).
+BANDS, ROWS = DedupConfig().minhash_bands, DedupConfig().minhash_rows
 
 CAPTIONS = [
     "author : a life in photography -- in pictures",
@@ -193,14 +195,14 @@ def test_band_keys_equal_for_equal_signatures_and_differ_otherwise() -> None:
     signatures = MinHasher().signatures(
         CAPTIONS + ["Modern 3 bed apartment, with sea view — stock photo"]
     )
-    keys = band_keys(signatures)
+    keys = band_keys(signatures, BANDS, ROWS)
     assert keys.shape == (len(CAPTIONS) + 1, 16) and keys.dtype == np.uint64
     np.testing.assert_array_equal(keys[3], keys[-1])
-    distinct = band_keys(MinHasher().signatures(random_captions(200, 1)))
+    distinct = band_keys(MinHasher().signatures(random_captions(200, 1)), BANDS, ROWS)
     assert len(np.unique(distinct)) > 0.99 * distinct.size
     changed = signatures[0].copy()
     changed[0] += 1
-    pair = band_keys(np.stack([signatures[0], changed]))
+    pair = band_keys(np.stack([signatures[0], changed]), BANDS, ROWS)
     assert (pair[0] == pair[1]).tolist() == [False] + [True] * 15
 
 
@@ -211,7 +213,7 @@ def test_band_keys_rejects_too_many_rows() -> None:
 
 def test_candidate_pairs_finds_near_duplicates() -> None:
     signatures = MinHasher().signatures(CAPTIONS)
-    pairs = candidate_pairs(band_keys(signatures)).tolist()
+    pairs = candidate_pairs(band_keys(signatures, BANDS, ROWS)).tolist()
     assert [3, 4] in pairs
     assert all(i < j for i, j in pairs)
     assert len(pairs) < 5
@@ -219,8 +221,8 @@ def test_candidate_pairs_finds_near_duplicates() -> None:
 
 def test_lsh_s_curve() -> None:
     # The default banding clears 95 % at the default threshold; 16 x 8 does not.
-    assert lsh_collision_probability(0.8, DEFAULT_BANDS, DEFAULT_ROWS) >= 0.95
-    assert lsh_collision_probability(0.5, DEFAULT_BANDS, DEFAULT_ROWS) < 0.15
+    assert lsh_collision_probability(0.8, BANDS, ROWS) >= 0.95
+    assert lsh_collision_probability(0.5, BANDS, ROWS) < 0.15
     assert lsh_collision_probability(0.8, 16, 8) == pytest.approx(0.947, abs=1e-3)
     assert lsh_collision_probability(0.802, 16, 8) >= 0.95
     assert lsh_collision_probability(0.9, 16, 8) > 0.998

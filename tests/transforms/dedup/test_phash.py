@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
+from paircurate.schemas.config import DedupConfig
 from paircurate.synthweb import SyntheticWeb
 from paircurate.transforms.dedup.phash import (
-    DEFAULT_MAX_DISTANCE,
     band_bounds,
     band_keys,
     hamming,
@@ -19,6 +19,9 @@ from paircurate.transforms.dedup.phash import (
     phash,
     phash_batch,
 )
+
+# The default of --phash-max-distance, whose rationale transforms/dedup/phash.py gives.
+MAX_DISTANCE = DedupConfig().phash_max_distance
 
 
 def drawn_image(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
@@ -103,7 +106,7 @@ def test_batch_equals_one_by_one() -> None:
 def test_near_duplicates_are_within_the_default_threshold(edit) -> None:
     for seed in range(10):
         original = reencoded(drawn_image(seed), 95)
-        assert hamming(phash(original), phash(edit(original))) <= DEFAULT_MAX_DISTANCE
+        assert hamming(phash(original), phash(edit(original))) <= MAX_DISTANCE
 
 
 def test_larger_crops_drift_past_the_threshold_but_stay_below_unrelated() -> None:
@@ -114,7 +117,7 @@ def test_larger_crops_drift_past_the_threshold_but_stay_below_unrelated() -> Non
         original = reencoded(drawn_image(seed), 95)
         distances.append(hamming(phash(original), phash(original.crop((10, 7, 310, 233)))))
     assert max(distances) <= 16
-    assert max(distances) > DEFAULT_MAX_DISTANCE
+    assert max(distances) > MAX_DISTANCE
 
 
 def test_rotation_is_not_undone_exif_orientation_is_the_callers_job() -> None:
@@ -126,8 +129,8 @@ def test_unrelated_images_are_well_above_the_threshold() -> None:
     hashes = phash_batch(drawn_image(seed) for seed in range(100, 300))
     distances = hamming_matrix(hashes, hashes)[np.triu_indices(len(hashes), k=1)]
     # Measured: mean ~32, 1st percentile ~20, minimum ~12.
-    assert np.percentile(distances, 1) > 2 * DEFAULT_MAX_DISTANCE
-    assert distances.min() > DEFAULT_MAX_DISTANCE
+    assert np.percentile(distances, 1) > 2 * MAX_DISTANCE
+    assert distances.min() > MAX_DISTANCE
 
 
 # --- distances ---------------------------------------------------------------
@@ -227,12 +230,12 @@ def test_synthetic_web_duplicates_are_found(web_hashes) -> None:
             kind = edit_kind(web, index)
             distances[kind].append(hamming(value, hashes[entry.duplicate_of]))
     assert distances["bytes"] and set(distances["bytes"]) == {0}
-    assert distances["quality"] and max(distances["quality"]) <= DEFAULT_MAX_DISTANCE
-    assert distances["resize"] and max(distances["resize"]) <= DEFAULT_MAX_DISTANCE
+    assert distances["quality"] and max(distances["quality"]) <= MAX_DISTANCE
+    assert distances["resize"] and max(distances["resize"]) <= MAX_DISTANCE
     # The web crops 0.2-1 % per side, which pHash tolerates (measured on two
     # 3000-row webs: at most 6 bits); larger crops drift past it (test above).
     crops = distances["crop"]
-    assert crops and max(crops) <= DEFAULT_MAX_DISTANCE
+    assert crops and max(crops) <= MAX_DISTANCE
 
 
 def test_synthetic_web_clean_images_rarely_collide(web_hashes) -> None:
@@ -241,7 +244,7 @@ def test_synthetic_web_clean_images_rarely_collide(web_hashes) -> None:
         [value for index, value in hashes.items() if web.entry(index).label == "clean"],
         dtype=np.uint64,
     )
-    pairs = near_duplicate_pairs(clean, DEFAULT_MAX_DISTANCE)
+    pairs = near_duplicate_pairs(clean, MAX_DISTANCE)
     n_pairs = len(clean) * (len(clean) - 1) // 2
     # Measured on 2000 rows: 80 of 593,505 clean pairs (1.3e-4) within 6 bits,
     # all near-flat scenes whose bits are decided by one small shape.
@@ -251,7 +254,7 @@ def test_synthetic_web_clean_images_rarely_collide(web_hashes) -> None:
 def test_all_pairs_search_finds_the_web_duplicates(web_hashes) -> None:
     web, hashes = web_hashes
     indices = sorted(hashes)
-    found = near_duplicate_pairs(np.array([hashes[i] for i in indices]), DEFAULT_MAX_DISTANCE)
+    found = near_duplicate_pairs(np.array([hashes[i] for i in indices]), MAX_DISTANCE)
     found_rows = {(indices[i], indices[j]) for i, j in found}
     for index in indices:
         entry = web.entry(index)
