@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,8 +236,6 @@ def build_funnel(table: pa.Table) -> Funnel:
 
 # -- CLIP thresholds ---------------------------------------------------------------------
 
-_CUT_DETAIL = re.compile(r"below (-?[0-9.]+) \(top [0-9.eE+-]+ cut\)")
-
 
 @dataclass
 class Thresholds:
@@ -250,7 +247,7 @@ class Thresholds:
 
     clip: ClipConfig = field(default_factory=ClipConfig)
     cut: float | None = None
-    cut_source: str = ""  # "stats", "ledger" (a drop's detail names it) or "estimate"
+    cut_source: str = ""  # "stats" or "estimate"
 
     @property
     def absolute(self) -> float | None:
@@ -258,7 +255,7 @@ class Thresholds:
 
     @property
     def by_language(self) -> dict[str, float]:
-        return self.clip.thresholds_by_language()
+        return dict(self.clip.thresholds_by_language)
 
     @property
     def keep_fraction(self) -> float | None:
@@ -290,24 +287,10 @@ def parse_thresholds(stats: dict[str, Any]) -> Thresholds:
 
 
 def find_cut(dataset: ds.Dataset, thresholds: Thresholds, scores: np.ndarray) -> None:
-    """The score at the keep-fraction cut, where stats.json does not record it.
-
-    Outputs of older versions lack ``clip_keep_fraction_cut``; every pair the
-    cut dropped names it in ``reason_detail``, and failing that it is estimated.
-    """
+    """The score at the keep-fraction cut, estimated from the scores where stats.json
+    records none (the job writes ``clip_keep_fraction_cut`` whenever it scored pairs)."""
     if thresholds.keep_fraction is None or thresholds.cut is not None:
         return
-    if {"reason", "reason_detail"} <= set(dataset.schema.names):
-        details = dataset.to_table(
-            columns=["reason_detail"],
-            filter=(pc.field("reason") == "clip_below_threshold")
-            & pc.match_substring(pc.field("reason_detail"), " cut)"),
-        )["reason_detail"]
-        for detail in details.to_pylist()[:1]:
-            found = _CUT_DETAIL.search(detail or "")
-            if found:
-                thresholds.cut, thresholds.cut_source = float(found.group(1)), "ledger"
-                return
     finite = scores[np.isfinite(scores)]
     if finite.size:
         thresholds.cut = float(np.quantile(finite, 1.0 - thresholds.keep_fraction))

@@ -16,7 +16,6 @@ import io
 import logging
 import tarfile
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +24,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from PIL import Image
-from pyarrow.fs import FileType
 
 from paircurate.report.data import (
     Outputs,
@@ -197,15 +195,8 @@ def thumbnail_uri(data: bytes) -> str | None:
 
 
 def raw_shard_folders(outputs: Outputs, current: str | None = None) -> list[str]:
-    """Raw shard folders under DIR/fetch/: the run's own first (stats.json's ``raw_shards``),
-    then the others newest first (outputs of older versions do not name theirs)."""
-    folders = [info for info in outputs.listing("fetch") if info.type == FileType.Directory]
-    folders.sort(key=lambda info: info.mtime_ns or 0, reverse=True)
-    paths = [info.path for info in folders]
-    if current:
-        own = outputs.path(*current.split("/"))
-        paths.sort(key=lambda path: path.rstrip("/") != own.rstrip("/"))
-    return paths
+    """The run's raw shard folder, as stats.json's ``raw_shards`` names it (none without)."""
+    return [outputs.path(*current.split("/"))] if current else []
 
 
 def image_sources(outputs: Outputs, row: dict[str, Any], raw_folders: list[str]) -> list[str]:
@@ -220,33 +211,6 @@ def image_sources(outputs: Outputs, row: dict[str, Any], raw_folders: list[str])
     return sources
 
 
-def ustar_members(stream) -> Iterator[tuple[str, int, int]]:
-    """(name, data offset, size) of each plain member of a ustar tar, reading headers only.
-
-    Our shards are ustar tars of short names (``shards.TarWriter``); tarfile
-    spends 35 us per header, this a few. Raises ValueError on anything else
-    (pax or GNU long-name headers, a bad checksum), and the caller falls back
-    to tarfile.
-    """
-    offset = 0
-    while True:
-        stream.seek(offset)
-        header = stream.read(512)
-        if len(header) < 512 or header == bytes(512):
-            return
-        checksum = int(header[148:156].split(b"\0", 1)[0].strip() or b"0", 8)
-        if checksum != sum(header[:148]) + 256 + sum(header[156:]):
-            raise ValueError("not a plain ustar header")
-        kind = header[156:157]
-        size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
-        if kind not in (b"0", b"\0", b"5"):
-            raise ValueError(f"tar member type {kind!r}")
-        name = header[:100].split(b"\0", 1)[0].decode("utf-8", "replace")
-        prefix = header[345:500].split(b"\0", 1)[0].decode("utf-8", "replace")
-        yield (f"{prefix}/{name}" if prefix else name), offset + 512, size
-        offset += 512 + -(-size // 512) * 512
-
-
 def wanted_stem(name: str, stems: set[str]) -> str | None:
     stem, _, ext = name.rpartition("/")[2].partition(".")
     return stem if stem in stems and ext.lower() in IMAGE_EXTENSIONS else None
@@ -256,26 +220,17 @@ def read_images(outputs: Outputs, tar_path: str, stems: set[str]) -> dict[str, b
     """{stem: image bytes} for the members of the tar named ``stem.<image ext>``, read once."""
     found: dict[str, bytes] = {}
     try:
-        with outputs.filesystem.open_input_file(tar_path) as stream:
-            try:
-                for name, offset, size in ustar_members(stream):
-                    stem = wanted_stem(name, stems)
-                    if stem is not None and stem not in found:
-                        stream.seek(offset)
-                        found[stem] = stream.read(size)
-                        if len(found) == len(stems):
-                            break
-                return found
-            except ValueError:
-                stream.seek(0)
-            with tarfile.open(fileobj=stream, mode="r:") as tar:
-                for info in tar:
-                    stem = wanted_stem(info.name, stems)
-                    handle = tar.extractfile(info) if stem and stem not in found else None
-                    if handle is not None:
-                        found[stem] = handle.read()
-                        if len(found) == len(stems):
-                            break
+        with (
+            outputs.filesystem.open_input_file(tar_path) as stream,
+            tarfile.open(fileobj=stream, mode="r:") as tar,
+        ):
+            for info in tar:
+                stem = wanted_stem(info.name, stems)
+                handle = tar.extractfile(info) if stem and stem not in found else None
+                if handle is not None:
+                    found[stem] = handle.read()
+                    if len(found) == len(stems):
+                        break
     except (OSError, tarfile.TarError) as error:
         log.warning("report: cannot read images from %s: %s", tar_path, error)
     return found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -428,14 +429,19 @@ class ClipConfig:
             _require(-1 <= self.clip_threshold <= 1, "--clip-threshold must be in -1..1")
         if self.clip_keep_fraction is not None:
             _require(0 < self.clip_keep_fraction <= 1, "--clip-keep-fraction must be in (0, 1]")
-        self.thresholds_by_language()  # validates the pairs
+        # Parsed (and so validated) once, not for every row judged.
+        object.__setattr__(self, "_by_language", self._parse_by_language())
 
     @property
     def scores(self) -> bool:
         return self.clip_model.lower() != "none"
 
-    def thresholds_by_language(self) -> dict[str, float]:
+    @property
+    def thresholds_by_language(self) -> Mapping[str, float]:
         """--clip-threshold-by-lang as {language: threshold}; "default" for the others."""
+        return self._by_language
+
+    def _parse_by_language(self) -> dict[str, float]:
         found: dict[str, float] = {}
         for item in self.clip_threshold_by_lang:
             language, sep, value = item.partition("=")

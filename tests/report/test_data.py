@@ -110,6 +110,8 @@ def mixed(tmp_path) -> Path:
         folder / "fetch" / "abc123" / "00001.tar",
         sorted(n for n in raw if int(n[:32], 16) % 2 == 1),
     )
+    stats = json.loads((folder / "stats.json").read_text())
+    (folder / "stats.json").write_text(json.dumps({**stats, "raw_shards": "fetch/abc123"}))
     return folder
 
 
@@ -145,17 +147,20 @@ def test_unknown_reason_codes_are_counted_as_other(tmp_path):
     assert other and other[0]["reasons"][0]["code"] == "from_a_newer_version"
 
 
-def test_thresholds_come_from_stats_and_the_cut_from_a_drop_detail(tmp_path):
+def test_thresholds_and_the_cut_come_from_stats(tmp_path):
     options = {"clip": {"clip_threshold": 0.2, "clip_threshold_by_lang": ["en=0.3", "default=0.25"],
                         "clip_keep_fraction": 0.5}}  # fmt: skip
     rows = [row(i, clip_score=0.4 + i / 100, image_format="jpg") for i in range(4)]
     rows += [row(9, "clip_below_threshold", clip_score=0.1, image_format="jpg",
                  reason_detail="CLIP score 0.1000 is below 0.4123 (top 0.5 cut)")]  # fmt: skip
-    report = collect(str(write_outputs(tmp_path, rows, options)), with_images=False)
+    folder = write_outputs(tmp_path, rows, options)
+    stats = json.loads((folder / "stats.json").read_text())
+    (folder / "stats.json").write_text(json.dumps({**stats, "clip_keep_fraction_cut": 0.4123}))
+    report = collect(str(folder), with_images=False)
     thresholds = report.thresholds
     assert (thresholds.absolute, thresholds.keep_fraction) == (0.2, 0.5)
     assert thresholds.by_language == {"en": 0.3, "default": 0.25}
-    assert (thresholds.cut, thresholds.cut_source) == (0.4123, "ledger")
+    assert (thresholds.cut, thresholds.cut_source) == (0.4123, "stats")
     per_row = data.row_thresholds(np.array(["en", "de"], dtype=object), thresholds)
     assert per_row.tolist() == [0.4123, 0.4123]
     thresholds.cut = None
@@ -178,7 +183,7 @@ def test_keep_fraction_cut_recorded_in_stats_wins(tmp_path):
     assert threshold_text(report) == ["--clip-keep-fraction 0.5 (cut at 0.2975)"]
 
 
-def test_keep_fraction_cut_is_estimated_when_no_drop_names_it(tmp_path):
+def test_keep_fraction_cut_is_estimated_when_stats_records_none(tmp_path):
     options = {"clip": {"clip_keep_fraction": 0.25}}
     rows = [row(i, clip_score=i / 10, image_format="jpg") for i in range(9)]
     report = collect(str(write_outputs(tmp_path, rows, options)), with_images=False)
@@ -204,7 +209,7 @@ def test_samples_show_thumbnails_from_shards_and_raw_shards(mixed):
     kept = groups["kept"].samples
     assert kept and all(s.thumbnail.startswith("data:image/webp;base64,") for s in kept)
     clip = groups["reason-clip_below_threshold"].samples
-    assert len(clip) == 4 and all(s.thumbnail for s in clip)  # from fetch/*/NNNNN.tar
+    assert len(clip) == 4 and all(s.thumbnail for s in clip)  # from fetch/abc123/NNNNN.tar
     failed = groups["reason-download_http_404"].samples
     assert len(failed) == 3 and not any(s.thumbnail for s in failed)
     assert all(s.row["url"].startswith("http://") for s in failed)
@@ -319,7 +324,7 @@ def test_every_chart_is_drawn_for_a_run_with_data(mixed):
     assert all(f'id="chart-{name}"' in html for name, html in charts.items())
 
 
-@pytest.mark.parametrize("long_names", [False, True], ids=["ustar", "pax-fallback"])
+@pytest.mark.parametrize("long_names", [False, True], ids=["ustar", "pax"])
 def test_images_are_read_from_our_tars_and_from_any_other_tar(tmp_path, long_names):
     from paircurate.report.samples import read_images
     from paircurate.transforms.output.shards import TarWriter

@@ -30,7 +30,7 @@ def thresholds_for(
     found = []
     if config.clip_threshold is not None:
         found.append((config.clip_threshold, "--clip-threshold"))
-    by_language = config.thresholds_by_language()
+    by_language = config.thresholds_by_language
     if by_language:
         language = (language or "").lower()
         if language in by_language:
