@@ -26,15 +26,16 @@ import pyarrow.fs as pafs
 
 from paircurate.schemas.codes import REASONS, Status
 from paircurate.schemas.config import ClipConfig, section_from_options
+from paircurate.schemas.records import ledger_subset
 from paircurate.transforms.scoring.clip_filter import thresholds_for
 
 # Columns of the ledger the aggregates need; a ledger that lacks one (an older
 # run) gets a null column, and its chart an empty state.
-SCAN_COLUMNS = (
+SCAN_COLUMNS = ledger_subset(
     "status", "reason", "language", "clip_score", "original_width", "original_height",
     "cluster_id", "caption_cluster", "image_cluster", "chunk", "image_format",
 )  # fmt: skip
-CLUSTER_COLUMNS = ("cluster_id", "caption_cluster", "image_cluster")
+CLUSTER_COLUMNS = ledger_subset("cluster_id", "caption_cluster", "image_cluster")
 STATUSES = tuple(status.value for status in Status)
 
 # The funnel's steps in the order the job applies them. Exact URL dedup runs

@@ -59,6 +59,29 @@ LEDGER_FIELDS = tuple(pa.field(name, dtype) for name, dtype, _ in LEDGER_COLUMNS
 LEDGER_NAMES = frozenset(name for name, _, _ in LEDGER_COLUMNS)
 
 
+def ledger_subset(*names: str) -> tuple[str, ...]:
+    """Some of the ledger's columns, checked against it when the module naming them is imported."""
+    unknown = [name for name in names if name not in LEDGER_NAMES]
+    if unknown:
+        raise ValueError(f"not ledger columns: {unknown}; see schemas/records.py")
+    return names
+
+
+# What each stage sets on a row, so that the stages agree with the ledger on the names.
+MEASURED = ledger_subset(
+    "reason", "reason_detail", "http_status", "content_type", "download_ms", "bytes", "sha256",
+    "original_width", "original_height", "original_format", "width", "height", "image_format",
+    "image_sha256", "phash",
+)  # fmt: skip
+"""What fetching an image measures (Fetch)."""
+DECIDED = ledger_subset(
+    "reason", "reason_detail", "duplicate_of", "cluster_id", "caption_cluster", "image_cluster",
+)  # fmt: skip
+"""What a cluster decision sets (Decide)."""
+SCORED = ledger_subset("clip_score", "caption_truncated")
+"""What scoring a pair sets (Score)."""
+
+
 def ledger_schema(carried: Iterable[pa.Field] = ()) -> pa.Schema:
     """The ledger schema with the carried input columns appended."""
     return pa.schema([*LEDGER_FIELDS, *carried])
@@ -75,6 +98,11 @@ def carried_field(name: str, dtype: pa.DataType) -> pa.Field:
             f"--keep-cols: column {name!r} clashes with a ledger column; rename it in the input"
         )
     return pa.field(name, pa.string() if pa.types.is_null(dtype) else dtype)
+
+
+def working_caption(row: Mapping[str, Any]) -> str:
+    """The caption dedup and scoring compare: the normalised one, else the caption as read."""
+    return row.get("caption_normalized") or row.get("caption") or ""
 
 
 def valid_text(text: str) -> str:

@@ -35,7 +35,7 @@ from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.memory import limit_malloc_arenas
 from paircurate.schemas.codes import REASONS
 from paircurate.schemas.config import JobConfig
-from paircurate.schemas.records import rows_to_table
+from paircurate.schemas.records import MEASURED, rows_to_table
 from paircurate.transforms.crawl.download import Downloader
 from paircurate.transforms.crawl.fetch_many import fetch_many, usable_cores
 from paircurate.transforms.crawl.image_pool import ImagePool, pool_size, shared_image_pool
@@ -43,12 +43,6 @@ from paircurate.transforms.dedup.url_dedup import by_url, split_url_duplicates
 from paircurate.transforms.output.shards import TarWriter, shard_name
 
 log = logging.getLogger(__name__)
-
-MEASURED = (
-    "reason", "reason_detail", "http_status", "content_type", "download_ms", "bytes", "sha256",
-    "original_width", "original_height", "original_format", "width", "height", "image_format",
-    "image_sha256", "phash",
-)  # fmt: skip
 
 
 def raw_paths(raw_dir: str, chunk: int) -> tuple[str, str]:

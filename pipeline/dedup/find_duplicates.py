@@ -28,6 +28,7 @@ from apache_beam.metrics import Metrics
 from paircurate.pipeline.crawl.fetch_chunks import read_raw_rows
 from paircurate.pipeline.dedup.connected_components import ConnectedComponents
 from paircurate.schemas.config import DedupConfig
+from paircurate.schemas.records import ledger_subset, working_caption
 from paircurate.transforms.dedup.decide import (
     Member,
     annotate,
@@ -46,15 +47,15 @@ from paircurate.transforms.dedup.near_duplicates import (
     verify_caption_pairs,
 )
 
-FEATURE_COLUMNS = [
+FEATURE_COLUMNS = list(ledger_subset(
     "uid", "reason", "caption", "caption_normalized", "original_width", "original_height",
     "sha256", "image_sha256", "phash",
-]  # fmt: skip
+))  # fmt: skip
 
 
 def read_captions(raw_dir: str, chunk: int) -> dict[str, str]:
     rows = read_raw_rows(raw_dir, chunk, ["uid", "caption", "caption_normalized"])
-    return {row["uid"]: row["caption_normalized"] or row["caption"] or "" for row in rows}
+    return {row["uid"]: working_caption(row) for row in rows}
 
 
 class BucketsDoFn(beam.DoFn):

@@ -27,6 +27,7 @@ from paircurate.pipeline.crawl.fetch_chunks import (
 )
 from paircurate.schemas.codes import Status
 from paircurate.schemas.config import ClipConfig
+from paircurate.schemas.records import DECIDED, SCORED
 from paircurate.transforms.output.ledger import summarize_shard, with_status
 from paircurate.transforms.output.shards import TarWriter, read_members, sample_members, shard_name
 from paircurate.transforms.scoring.clip_filter import judge_score
@@ -36,14 +37,6 @@ log = logging.getLogger(__name__)
 
 def _row_order(row: dict[str, Any]) -> tuple:
     return (row["uid"], row.get("source") or "", row.get("row_number") or 0)
-
-
-DECIDED = (
-    "reason", "reason_detail", "duplicate_of", "cluster_id", "caption_cluster", "image_cluster",
-)  # fmt: skip
-
-
-SCORED = ("clip_score", "caption_truncated")
 
 
 def apply_scores(rows: list[dict], scores: list[dict]) -> dict[str, dict]:

@@ -36,6 +36,7 @@ from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.crawl.fetch_chunks import image_member, raw_paths, read_raw_rows
 from paircurate.pipeline.scoring.weights import local_checkpoint
 from paircurate.schemas.config import ClipConfig, ImageConfig
+from paircurate.schemas.records import working_caption
 from paircurate.transforms.crawl.images import content_box
 from paircurate.transforms.output.shards import read_members
 
@@ -154,7 +155,7 @@ class ScoreInputsDoFn(beam.DoFn):
         batch: Example = []
         with fs.open_read(tar_path) as stream:
             for row, (_, image) in zip(rows, read_members(stream, names), strict=True):
-                caption = row.get("caption_normalized") or row["caption"]
+                caption = working_caption(row)
                 box = content_box(row["original_width"], row["original_height"], self.image)
                 batch.append((row["uid"], image, caption, box))
                 if len(batch) == self.batch_size:

@@ -168,3 +168,20 @@ def test_row_codec_frames_many_rows_into_one_buffer() -> None:
     decoded = codec.decode_all(bytes(buffer))
     assert [{k: v for k, v in row.items() if v is not None} for row in decoded] == rows
     assert codec.decode_all(b"") == []
+
+
+def test_column_subsets_are_ledger_columns_and_a_stray_name_fails_at_once() -> None:
+    from paircurate.schemas.records import DECIDED, LEDGER_NAMES, MEASURED, SCORED, ledger_subset
+
+    assert set(MEASURED) | set(DECIDED) | set(SCORED) <= LEDGER_NAMES
+    assert ledger_subset("uid", "phash") == ("uid", "phash")
+    with pytest.raises(ValueError, match=r"not ledger columns: \['clip_scor'\]"):
+        ledger_subset("uid", "clip_scor")
+
+
+def test_working_caption_prefers_the_normalised_caption() -> None:
+    from paircurate.schemas.records import working_caption
+
+    assert working_caption({"caption": " A  cat ", "caption_normalized": "A cat"}) == "A cat"
+    assert working_caption({"caption": "raw", "caption_normalized": ""}) == "raw"
+    assert working_caption({"caption": None}) == ""

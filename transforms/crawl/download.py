@@ -54,11 +54,10 @@ from paircurate.transforms.crawl.robots import (
     opted_out_by,
     rules_from_fetch,
 )
-from paircurate.transforms.ingest.urls import url_problem
+from paircurate.transforms.ingest.urls import DEFAULT_PORTS, url_problem
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _READ_BLOCK = 1 << 16
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Outcomes another attempt within the same fetch may change (the retryable reasons of
 # schemas/codes.py); DNS failures and 4xx other than 429 will not. An unreadable
 # robots.txt is retryable later (retry-failed) but not at once: its answer is cached.
@@ -120,7 +119,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 
 
 @dataclass
-class Progress:
+class UrlAttempts:
     """One URL's download across its attempts: what a scheduled retry carries."""
 
     url: str
@@ -203,7 +202,7 @@ class Downloader:
         The waits happen in the calling thread; ``fetch_many`` instead calls
         ``attempt`` and schedules the retries, so that no thread sleeps.
         """
-        progress = Progress(url)
+        progress = UrlAttempts(url)
         while True:
             result, wait = self.attempt(progress, held)
             if wait is None:
@@ -211,7 +210,7 @@ class Downloader:
             time.sleep(wait)
 
     def attempt(
-        self, progress: Progress, held: Held | None = None
+        self, progress: UrlAttempts, held: Held | None = None
     ) -> tuple[DownloadResult, float | None]:
         """One attempt at ``progress.url``: (final result, None), or (failure, seconds to wait).
 
@@ -316,7 +315,7 @@ class Downloader:
             raise _Failure(*problem)
         parts = urlsplit(url)
         host = _ascii_host(parts.hostname or "")
-        self._connect_addresses(host, parts.port or _DEFAULT_PORTS.get(parts.scheme.lower()))
+        self._connect_addresses(host, parts.port or DEFAULT_PORTS.get(parts.scheme.lower()))
         return host
 
     def _connect_addresses(self, host: str, port: int | None) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paircurate.schemas.config import ImageConfig
-from paircurate.transforms.crawl.download import Downloader, DownloadResult, Progress
+from paircurate.transforms.crawl.download import Downloader, DownloadResult, UrlAttempts
 from paircurate.transforms.crawl.image_pool import ImagePool
 from paircurate.transforms.crawl.images import process_image
 
@@ -60,7 +60,7 @@ class _Retry:
 
     due: float
     uid: str = field(compare=False)
-    progress: Progress = field(compare=False)
+    progress: UrlAttempts = field(compare=False)
 
 
 def fetch_one(
@@ -79,7 +79,7 @@ def fetch_one(
 
 def _attempt(
     uid: str,
-    progress: Progress,
+    progress: UrlAttempts,
     downloader: Downloader,
     image_config: ImageConfig,
     image_slots: threading.Semaphore | None,
@@ -142,7 +142,7 @@ def fetch_many(
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fetch") as pool:
         in_flight = 0
 
-        def submit(uid: str, progress: Progress) -> None:
+        def submit(uid: str, progress: UrlAttempts) -> None:
             nonlocal in_flight
             future = pool.submit(
                 _attempt, uid, progress, downloader, image_config, image_slots, image_pool
@@ -169,7 +169,7 @@ def fetch_many(
             return ended
 
         for uid, url in pairs:
-            submit(uid, Progress(url))
+            submit(uid, UrlAttempts(url))
             while in_flight >= window:
                 result = next_result()
                 if result is not None:

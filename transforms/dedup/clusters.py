@@ -51,12 +51,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
 
 Node = tuple[str, int, int, int]
 """(uid, chunk, area, pHash) in the dedup stage. Only the uid, first and unique,
 matters here: any tuple that starts with it works, and tuples order as their uids do."""
 Pair = tuple[Node, Node]
 StarStep = Callable[[Node, Iterable[Node]], list[Pair]]
+T = TypeVar("T")
 
 
 def distinct_neighbours(node: Node, neighbours: Iterable[Node]) -> set[Node]:
@@ -151,25 +153,39 @@ def rounds_to_converge(edges: Iterable[Pair], limit: int) -> int | None:
     return None
 
 
+class DisjointSets(Generic[T]):
+    """Union-find whose root is always the smallest member: for sets that fit in memory."""
+
+    def __init__(self) -> None:
+        self.parent: dict[T, T] = {}
+
+    def find(self, item: T) -> T:
+        parent = self.parent
+        parent.setdefault(item, item)
+        while parent[item] != item:
+            parent[item] = parent[parent[item]]
+            item = parent[item]
+        return item
+
+    def union(self, first: T, second: T) -> None:
+        a, b = self.find(first), self.find(second)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+    def roots(self) -> dict[T, T]:
+        """Every item seen -> the smallest member of its set."""
+        return {item: self.find(item) for item in self.parent}
+
+
 def reference_components(edges: Iterable[Pair]) -> dict[Node, Node]:
     """Node -> smallest node of its component, by union-find over the whole edge list.
 
-    Holds the whole graph, so it is only for tests and as the statement of the
-    expected result. Like the pipeline, it leaves out nodes seen only in self-loops.
+    Holds the whole graph, so it is the statement of the expected result rather
+    than a way to compute it at scale. Like the pipeline, it leaves out nodes
+    seen only in self-loops.
     """
-    parent: dict[Node, Node] = {}
-
-    def find(node: Node) -> Node:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
+    sets: DisjointSets[Node] = DisjointSets()
     for a, b in edges:
-        if a == b:
-            continue
-        parent.setdefault(a, a)
-        parent.setdefault(b, b)
-        root_a, root_b = find(a), find(b)
-        parent[max(root_a, root_b)] = min(root_a, root_b)
-    return {node: find(node) for node in parent}
+        if a != b:
+            sets.union(a, b)
+    return sets.roots()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from paircurate.schemas.config import DedupConfig
+from paircurate.transforms.dedup.clusters import DisjointSets
 from paircurate.transforms.dedup.near_duplicates import Node, phash_distance
 from paircurate.transforms.dedup.phash import near_duplicate_pairs
 
@@ -86,32 +87,20 @@ def drop_image_repeats(members: Sequence[Member]) -> tuple[list[dict], list[Memb
 
 def _pair_groups(members: Sequence[Member], config: DedupConfig) -> list[list[int]]:
     """Indexes of members in one pair cluster: same image cluster, or close pHashes."""
-    parent = list(range(len(members)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def union(i: int, j: int) -> None:
-        a, b = find(i), find(j)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-
+    sets: DisjointSets[int] = DisjointSets()
     first_of_image: dict[str, int] = {}
     for i, member in enumerate(members):
         if member.image_root is not None:
-            union(i, first_of_image.setdefault(member.image_root, i))
+            sets.union(i, first_of_image.setdefault(member.image_root, i))
     if config.perceptual_images:
         with_image = [i for i, m in enumerate(members) if m.has_image]
         hashes = np.array([members[i].node[3] for i in with_image], dtype=np.int64)
         hashes = hashes.view(np.uint64)
         for a, b in near_duplicate_pairs(hashes, config.phash_max_distance):
-            union(with_image[a], with_image[b])
+            sets.union(with_image[a], with_image[b])
     groups: dict[int, list[int]] = {}
     for i in range(len(members)):
-        groups.setdefault(find(i), []).append(i)
+        groups.setdefault(sets.find(i), []).append(i)
     return [group for group in groups.values() if len(group) > 1]
 
 

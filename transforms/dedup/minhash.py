@@ -35,16 +35,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from paircurate.transforms.dedup.bits import GOLDEN64, MASK64, equal_runs
+
 SHINGLE_SIZE = 5
 SCHEMES = ("affine32", "affine64", "legacy")
 
-_MASK64 = (1 << 64) - 1
 _MERSENNE_PRIME = (1 << 61) - 1
 _MAX_HASH32 = (1 << 32) - 1
 # Shingle hash: FNV-1a style over code points with an odd 64-bit multiplier,
 # then the MurmurHash3 64-bit finaliser; the top 32 bits are the hash.
 _HASH_OFFSET = 0xCBF29CE484222325
-_HASH_MULTIPLIER = 0x9E3779B97F4A7C15
 _FMIX64 = (33, 0xFF51AFD7ED558CCD, 33, 0xC4CEB9FE1A85EC53, 33)
 _FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
 # Shingles per run of the permutation step: 8,192 x 128 x 4 bytes = 4 MiB (8 MiB in uint64).
@@ -81,16 +81,16 @@ def shingles(caption: str) -> list[bytes]:
 def _fmix64_int(h: int) -> int:
     s1, m1, s2, m2, s3 = _FMIX64
     h ^= h >> s1
-    h = (h * m1) & _MASK64
+    h = (h * m1) & MASK64
     h ^= h >> s2
-    h = (h * m2) & _MASK64
+    h = (h * m2) & MASK64
     return h ^ (h >> s3)
 
 
 def _hash_text(text: str) -> int:
-    h = ((_HASH_OFFSET ^ len(text)) * _HASH_MULTIPLIER) & _MASK64
+    h = ((_HASH_OFFSET ^ len(text)) * GOLDEN64) & MASK64
     for char in text:
-        h = ((h ^ ord(char)) * _HASH_MULTIPLIER) & _MASK64
+        h = ((h ^ ord(char)) * GOLDEN64) & MASK64
     return _fmix64_int(h) >> 32
 
 
@@ -115,10 +115,8 @@ def _fmix(values: np.ndarray, constants: tuple[int, ...]) -> np.ndarray:
 
 def _hash_windows(code_points: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Hashes (uint32) of the 5-grams beginning at ``starts`` in ``code_points``."""
-    multiplier = np.uint64(_HASH_MULTIPLIER)
-    h = np.full(
-        len(starts), ((_HASH_OFFSET ^ SHINGLE_SIZE) * _HASH_MULTIPLIER) & _MASK64, np.uint64
-    )
+    multiplier = np.uint64(GOLDEN64)
+    h = np.full(len(starts), ((_HASH_OFFSET ^ SHINGLE_SIZE) * GOLDEN64) & MASK64, np.uint64)
     for k in range(SHINGLE_SIZE):
         h = (h ^ code_points[starts + k]) * multiplier
     return (_fmix(h, _FMIX64) >> np.uint64(32)).astype(np.uint32)
@@ -287,7 +285,7 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
             f"bands x rows must be between 1 and num_perm ({num_perm}), got {bands} x {rows}"
         )
     values = signatures[:, : bands * rows].astype(np.uint64).reshape(n, bands, rows)
-    multiplier = np.uint64(_HASH_MULTIPLIER)
+    multiplier = np.uint64(GOLDEN64)
     keys = np.broadcast_to(np.arange(bands, dtype=np.uint64) + np.uint64(_HASH_OFFSET), (n, bands))
     for row in range(rows):
         keys = _fmix((keys ^ values[:, :, row]) * multiplier, _FMIX64)
@@ -303,13 +301,10 @@ def candidate_pairs(keys: np.ndarray) -> np.ndarray:
     pairs = []
     for band in keys.T:
         order = np.argsort(band, kind="stable")
-        ordered = band[order]
-        bounds = np.concatenate([[0], np.flatnonzero(np.diff(ordered)) + 1, [len(band)]])
-        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-            if stop - start > 1:
-                group = order[start:stop]
-                first, second = np.triu_indices(len(group), 1)
-                pairs.append(np.stack([group[first], group[second]], axis=1))
+        for start, stop in equal_runs(band[order]):
+            group = order[start:stop]
+            first, second = np.triu_indices(len(group), 1)
+            pairs.append(np.stack([group[first], group[second]], axis=1))
     if not pairs:
         return np.empty((0, 2), np.int64)
     found = np.sort(np.concatenate(pairs), axis=1)

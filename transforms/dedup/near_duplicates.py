@@ -23,17 +23,18 @@ verified on the spot, since an entry carries the pHash.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from paircurate.schemas.config import DedupConfig
+from paircurate.schemas.records import working_caption
+from paircurate.transforms.dedup.bits import GOLDEN64, MASK64, equal_runs, hamming
 from paircurate.transforms.dedup.clusters import Node  # (uid, chunk, original area, pHash or 0)
 from paircurate.transforms.dedup.minhash import MinHasher, band_keys, jaccard, shingles
-from paircurate.transforms.dedup.phash import band_keys as phash_band_keys
-from paircurate.transforms.dedup.phash import hamming, near_duplicate_pairs
+from paircurate.transforms.dedup.phash import bit_bands, near_duplicate_pairs
 
 Edge = tuple[str, Node, Node]  # (graph kind, node, node)
 
@@ -46,9 +47,6 @@ ENTRY = np.dtype(
     [("key", "<u8"), ("uid", "S16"), ("chunk", "<i4"), ("area", "<u8"), ("phash", "<u8")]
 )
 
-_MIX = 0x9E3779B97F4A7C15
-_MASK64 = (1 << 64) - 1
-
 
 def signed64(value: int) -> int:
     """A 64-bit hash as a signed int: Beam's integer coder takes nothing wider."""
@@ -57,13 +55,13 @@ def signed64(value: int) -> int:
 
 def phash_distance(first: Node, second: Node) -> int:
     """Hamming distance of two nodes' pHashes."""
-    return ((first[3] ^ second[3]) & _MASK64).bit_count()
+    return hamming(first[3], second[3])
 
 
 def _mix64(values: np.ndarray, salt: int) -> np.ndarray:
     """A 64-bit hash of ``values`` and ``salt`` (splitmix64's finaliser), so kinds never meet."""
     with np.errstate(over="ignore"):
-        z = values.astype(np.uint64) ^ np.uint64((salt * _MIX) & _MASK64)
+        z = values.astype(np.uint64) ^ np.uint64((salt * GOLDEN64) & MASK64)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         return z ^ (z >> np.uint64(31))
@@ -97,7 +95,7 @@ class ChunkFeatures:
         return cls(
             chunk=chunk,
             uids=[row["uid"] for row in alive],
-            captions=[row.get("caption_normalized") or row.get("caption") or "" for row in alive],
+            captions=[working_caption(row) for row in alive],
             areas=[w * h for w, h in zip(widths, heights, strict=True)],
             sha256=[row.get("sha256") for row in alive],
             image_sha256=[row.get("image_sha256") for row in alive],
@@ -161,7 +159,7 @@ class KeyMaker:
             )
             found["image_exact"] = _flatten(rows, exact)
         if self.images and self.phash_buckets and len(rows):
-            bands = phash_band_keys(features.phash[rows], self.config.phash_max_distance)
+            bands = bit_bands(features.phash[rows], self.config.phash_max_distance)
             salted = np.stack([_mix64(bands[:, b], 16 + b) for b in range(bands.shape[1])], axis=1)
             found["image_phash"] = _flatten(rows, salted)
         return found
@@ -174,20 +172,6 @@ def _flatten(rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray
         axis=0,
     )
     return pairs[:, 1].astype(np.int64), pairs[:, 0]
-
-
-def _groups(keys: np.ndarray) -> Iterator[tuple[int, int]]:
-    """(start, stop) of each run of two or more equal values in sorted ``keys``.
-
-    Most keys are unique; skipping them in numpy keeps the Python loop to the
-    buckets that hold work.
-    """
-    if len(keys) == 0:
-        return
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    stops = np.r_[starts[1:], len(keys)]
-    shared = stops - starts > 1
-    yield from zip(starts[shared].tolist(), stops[shared].tolist(), strict=True)
 
 
 def _lead(members: Sequence[int], similar: Callable[[int, int], bool]):
@@ -261,7 +245,7 @@ def local_buckets(features: ChunkFeatures, maker: KeyMaker) -> LocalResult:
         graph = KEY_KINDS[key_kind]
         forward = np.ones(len(rows), dtype=bool)  # leaders and rows alone with their key
         row_of = rows.tolist()
-        for start, stop in _groups(keys):
+        for start, stop in equal_runs(keys):
             if key_kind == "image_phash":
                 group = phash_links(features.phash[rows[start:stop]], config.phash_max_distance)
                 links = [(start + member, start + first) for member, first in group]
@@ -314,7 +298,7 @@ def global_buckets(key_kind: str, parts: Sequence[np.ndarray], max_distance: int
     entries = entries[np.lexsort((entries["uid"], entries["key"]))]
     graph = KEY_KINDS[key_kind]
     edges: list[Edge] = []
-    for start, stop in _groups(entries["key"]):
+    for start, stop in equal_runs(entries["key"]):
         bucket = entries[start:stop]
         if key_kind == "image_phash":
             links = phash_links(bucket["phash"], max_distance)

@@ -44,6 +44,8 @@ from collections.abc import Iterable
 import numpy as np
 from PIL import Image
 
+from paircurate.transforms.dedup.bits import equal_runs, popcount
+
 HASH_BITS = 64
 HASH_SIZE = 8  # side of the low-frequency block kept: 8x8 = 64 bits
 IMAGE_SIZE = 32  # side of the grayscale image the DCT is taken of
@@ -114,33 +116,16 @@ def phash_batch(images: Iterable[Image.Image]) -> np.ndarray:
     return _hashes_from_pixels(np.stack(pixels))
 
 
-def hamming(a: int, b: int) -> int:
-    """Number of differing bits between two hashes."""
-    return (int(a) ^ int(b)).bit_count()
-
-
-_BYTE_POPCOUNT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.uint8)
-
-
-def _popcount(values: np.ndarray) -> np.ndarray:
-    """Set bits of each uint64, as uint8 (np.bitwise_count on numpy >= 2, else a byte table)."""
-    values = np.asarray(values, dtype=np.uint64)
-    if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(values).astype(np.uint8, copy=False)
-    as_bytes = values.reshape(-1).view(np.uint8).reshape(-1, 8)
-    return _BYTE_POPCOUNT[as_bytes].sum(axis=1, dtype=np.uint8).reshape(values.shape)
-
-
 def hamming_many(query: int, hashes: np.ndarray) -> np.ndarray:
     """Distances (uint8) from one hash to each of ``hashes``."""
-    return _popcount(np.asarray(hashes, dtype=np.uint64) ^ np.uint64(query))
+    return popcount(np.asarray(hashes, dtype=np.uint64) ^ np.uint64(query))
 
 
 def hamming_matrix(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """(len(left), len(right)) uint8 matrix of all pairwise distances: O(n*m), for small sets."""
     left = np.asarray(left, dtype=np.uint64)
     right = np.asarray(right, dtype=np.uint64)
-    return _popcount(left[:, None] ^ right[None, :])
+    return popcount(left[:, None] ^ right[None, :])
 
 
 def band_bounds(max_distance: int) -> list[tuple[int, int]]:
@@ -152,7 +137,7 @@ def band_bounds(max_distance: int) -> list[tuple[int, int]]:
     return [(start, stop - start) for start, stop in zip(edges[:-1], edges[1:], strict=True)]
 
 
-def band_keys(hashes: np.ndarray, max_distance: int) -> np.ndarray:
+def bit_bands(hashes: np.ndarray, max_distance: int) -> np.ndarray:
     """(n, max_distance + 1) uint64 array: column b holds the bits of band b, shifted down.
 
     Two hashes within ``max_distance`` of each other have an equal value in at
@@ -169,11 +154,7 @@ def band_keys(hashes: np.ndarray, max_distance: int) -> np.ndarray:
 def _bucket_pairs(keys: np.ndarray) -> Iterable[np.ndarray]:
     """For one band column: (m, 2) arrays of index pairs (i < j) sharing a key, one per bucket."""
     order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    stops = np.r_[starts[1:], len(keys)]
-    shared = stops - starts > 1
-    for start, stop in zip(starts[shared], stops[shared], strict=True):
+    for start, stop in equal_runs(keys[order]):
         members = np.sort(order[start:stop])
         first, second = np.triu_indices(len(members), k=1)
         yield np.stack([members[first], members[second]], axis=1)
@@ -182,15 +163,15 @@ def _bucket_pairs(keys: np.ndarray) -> Iterable[np.ndarray]:
 def near_duplicate_pairs(hashes: np.ndarray, max_distance: int) -> list[tuple[int, int]]:
     """Sorted (i, j), i < j, of every pair of hashes within ``max_distance`` bits.
 
-    Candidates come from band buckets (see ``band_keys``) and are verified one
+    Candidates come from band buckets (see ``bit_bands``) and are verified one
     bucket at a time, so memory is bounded by the largest bucket, not by n**2.
     """
     hashes = np.asarray(hashes, dtype=np.uint64)
-    keys = band_keys(hashes, max_distance)
+    keys = bit_bands(hashes, max_distance)
     found: list[np.ndarray] = []
     for band in range(keys.shape[1]):
         for pairs in _bucket_pairs(keys[:, band]):
-            distances = _popcount(hashes[pairs[:, 0]] ^ hashes[pairs[:, 1]])
+            distances = popcount(hashes[pairs[:, 0]] ^ hashes[pairs[:, 1]])
             found.append(pairs[distances <= max_distance])
     if not found:
         return []

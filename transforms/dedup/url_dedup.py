@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
+from paircurate.schemas.records import working_caption
 from paircurate.transforms.ingest.urls import normalize_url
 from paircurate.transforms.output.ledger import drop
 
@@ -33,7 +34,7 @@ def _dedup_key(row: dict[str, Any], mode: str) -> Any:
     if mode == "url":
         return url
     if mode == "url_caption":
-        return (url, row.get("caption_normalized") or row.get("caption") or "")
+        return (url, working_caption(row))
     return (row["source"], row["row_number"])  # "off": every row is its own key
 
 

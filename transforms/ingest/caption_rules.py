@@ -34,6 +34,7 @@ import unicodedata
 import ftfy
 
 from paircurate.schemas.config import CaptionConfig
+from paircurate.schemas.records import valid_text
 
 # ftfy does everything below except the line-break and control-character work,
 # which `normalize_caption` does itself in one pass over all scripts.
@@ -54,8 +55,9 @@ def normalize_caption(text: object) -> str:
 
     None and NaN become ""; bytes are decoded as UTF-8 with replacement; other
     values go through `str`. Then: surrogate pairs are joined and lone surrogates
-    dropped, ftfy fixes mojibake and HTML entities (only when the text is not plain
-    ASCII or has an "&" or escape sequence: otherwise there is nothing to fix),
+    replaced with U+FFFD (``schemas.records.valid_text``), ftfy fixes mojibake and
+    HTML entities (only when the text is not plain ASCII or has an "&" or escape
+    sequence: otherwise there is nothing to fix),
     control characters are removed, and every run of Unicode whitespace becomes
     one space, trimmed at both ends. Never raises.
     """
@@ -63,8 +65,9 @@ def normalize_caption(text: object) -> str:
     if not text:
         return ""
     if _SURROGATE.search(text):
-        # Joins valid surrogate pairs (from JSON "\ud83d\ude00") and drops lone ones.
-        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "ignore")
+        # As the read step does: joins valid surrogate pairs (from JSON "\ud83d\ude00")
+        # and replaces lone ones with U+FFFD.
+        text = valid_text(text)
     if not text.isascii() or "&" in text or "\x1b" in text:
         try:
             text = ftfy.fix_text(text, _FTFY_CONFIG)

@@ -59,12 +59,11 @@ class LanguageDetector(Protocol):
 
 
 def clean_text(text: str) -> str:
-    """One line of valid UTF-8 text: control characters (newlines, NUL) become spaces,
-    lone surrogates become "?", whitespace runs collapse, and the length is capped."""
+    """One line of valid UTF-8 text: characters that do not print (newlines, NUL, lone
+    surrogates) become spaces, whitespace runs collapse, and the length is capped."""
     text = text[:MAX_CHARS]
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = text.encode("utf-8", "replace").decode("utf-8")
     return " ".join(text.split())
 
 

@@ -9,10 +9,10 @@ from PIL import Image, ImageDraw, ImageOps
 
 from paircurate.schemas.config import DedupConfig
 from paircurate.synthweb import SyntheticWeb
+from paircurate.transforms.dedup.bits import hamming
 from paircurate.transforms.dedup.phash import (
     band_bounds,
-    band_keys,
-    hamming,
+    bit_bands,
     hamming_many,
     hamming_matrix,
     near_duplicate_pairs,
@@ -158,9 +158,9 @@ def test_bands_cover_all_64_bits_once(max_distance: int) -> None:
     assert max(w for _, w in bounds) - min(w for _, w in bounds) <= 1
 
 
-def test_band_keys_reassemble_the_hash() -> None:
+def test_bit_bands_reassemble_the_hash() -> None:
     hashes = np.array([0, 2**64 - 1, 0x0123456789ABCDEF], dtype=np.uint64)
-    keys = band_keys(hashes, 6)
+    keys = bit_bands(hashes, 6)
     rebuilt = np.zeros(3, dtype=np.uint64)
     for column, (start, _) in enumerate(band_bounds(6)):
         rebuilt |= keys[:, column] << np.uint64(start)
@@ -170,7 +170,7 @@ def test_band_keys_reassemble_the_hash() -> None:
 @pytest.mark.parametrize("max_distance", [-1, 64])
 def test_out_of_range_threshold_is_refused(max_distance: int) -> None:
     with pytest.raises(ValueError, match="max_distance must be in 0..63"):
-        band_keys(np.zeros(2, dtype=np.uint64), max_distance)
+        bit_bands(np.zeros(2, dtype=np.uint64), max_distance)
 
 
 def planted_hashes(seed: int, n: int = 600) -> np.ndarray:
