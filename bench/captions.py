@@ -57,10 +57,11 @@ def run_stage(captions: list[str], backend: str, batch: int) -> tuple[float, Cou
     stage = CaptionStage(config, make_detector(backend))
     rows = [{"uid": str(i), "caption": text} for i, text in enumerate(captions)]
     started = time.perf_counter()
+    judged = []
     for start in range(0, len(rows), batch):
-        stage.apply(rows[start : start + batch])
+        judged += stage.apply(rows[start : start + batch])
     seconds = time.perf_counter() - started
-    outcome = Counter(row.get("reason") or "passes" for row in rows)
+    outcome = Counter(row.get("reason") or "passes" for row in judged)
     return seconds, outcome
 
 

@@ -43,10 +43,6 @@ class PackRowsFn(beam.CombineFn):
         return buffer
 
 
-def _keyed(row: dict[str, Any], key, *key_args) -> tuple[Any, dict[str, Any]]:
-    return key(row, *key_args), row
-
-
 def _unpack(element: tuple[Any, bytearray], codec: RowCodec) -> tuple[Any, list[dict]]:
     key, buffer = element
     return key, codec.decode_all(buffer)
@@ -57,7 +53,10 @@ def _empty_groups(_: None, keys: int) -> list[tuple[int, None]]:
 
 
 class GroupRows(beam.PTransform):
-    """Group row dicts by ``key(row, *key_args)`` into (key, [rows]).
+    """Group row dicts into (key, [rows]) by ``key(row, *key_args)``, which returns (key, row).
+
+    The key function returns the row as it should travel (with its key recorded,
+    say) rather than changing the row it was given.
 
     Rows cross the shuffle packed per key (see PackRowsFn). ``every_key`` (a
     side input of the number of keys) gives each key in ``range(n)`` a group,
@@ -69,7 +68,7 @@ class GroupRows(beam.PTransform):
         self.codec, self.key, self.key_args, self.every_key = codec, key, key_args, every_key
 
     def expand(self, rows):
-        keyed = rows | "Key" >> beam.Map(_keyed, self.key, *self.key_args)
+        keyed = rows | "Key" >> beam.Map(self.key, *self.key_args)
         if self.every_key is not None:
             markers = (
                 rows.pipeline

@@ -33,6 +33,7 @@ from paircurate.pipeline.ingest.caption_step import Captions
 from paircurate.pipeline.ingest.read import InputPlan, ReadFileDoFn
 from paircurate.pipeline.output.write_outputs import FinalizeDoFn, MergeSummariesFn, WriteShardDoFn
 from paircurate.schemas.config import JobConfig
+from paircurate.schemas.plan import plan_job
 from paircurate.schemas.records import RowCodec, ledger_schema
 from paircurate.transforms.dedup.url_dedup import url_digest
 from paircurate.transforms.ingest.urls import url_problem
@@ -63,10 +64,11 @@ def raw_dir_of(config: JobConfig) -> str:
 
 
 def check_url(row: dict[str, Any]) -> dict[str, Any]:
+    """The row, or a new one dropped for its URL's problem."""
     if row.get("status") is None:
         problem = url_problem(row["url"])
         if problem is not None:
-            drop(row, *problem)
+            return drop(row, *problem)
     return row
 
 
@@ -74,17 +76,18 @@ def is_pending(row: dict[str, Any]) -> bool:
     return row.get("status") is None
 
 
-def fetch_chunk_key(row: dict[str, Any], chunks: int) -> int:
-    """A fetchable row's chunk, by the hash of its normalised URL (recorded in the ledger)."""
-    row["chunk"] = chunk_of(url_digest(row["url"]), chunks)
-    return row["chunk"]
+def fetch_chunk_key(row: dict[str, Any], chunks: int) -> tuple[int, dict[str, Any]]:
+    """(a fetchable row's chunk, by the hash of its normalised URL; the row recording it)."""
+    chunk = chunk_of(url_digest(row["url"]), chunks)
+    return chunk, {**row, "chunk": chunk}
 
 
-def ledger_chunk_key(row: dict[str, Any], chunks: int) -> int:
-    """The ledger part a row goes to: its fetch chunk, or by uid if it was never fetched."""
-    if row.get("chunk") is None:
-        row["chunk"] = chunk_of(row["uid"], chunks)
-    return row["chunk"]
+def ledger_chunk_key(row: dict[str, Any], chunks: int) -> tuple[int, dict[str, Any]]:
+    """(the ledger part a row goes to: its fetch chunk, or by uid if never fetched; the row)."""
+    if row.get("chunk") is not None:
+        return row["chunk"], row
+    chunk = chunk_of(row["uid"], chunks)
+    return chunk, {**row, "chunk": chunk}
 
 
 class Fetch(beam.PTransform):
@@ -122,20 +125,19 @@ class WriteOutputs(beam.PTransform):
     ):
         super().__init__()
         self.config, self.raw_dir, self.codec = config, raw_dir, codec
+        self.plan = plan_job(config)
         self.chunks, self.fetched, self.run_info, self.cut = chunks, fetched, info, cut
 
     def expand(self, inputs):
         settled, decisions, scores = inputs
         cut = self.cut
         output = self.config.output.output
-        text_only = self.config.output.text_only
-        clip = self.config.clip if scores_pairs(self.config) else None
-        writer = WriteShardDoFn(output, self.raw_dir, self.codec.schema, text_only, clip)
+        writer = WriteShardDoFn(output, self.raw_dir, self.codec.schema, self.plan)
         fetched = beam.pvalue.AsDict(self.fetched | "AsKeys" >> beam.Map(lambda c: (c, True)))
         grouped = settled | "GroupByChunk" >> GroupRows(
             self.codec, ledger_chunk_key, self.chunks, every_key=self.chunks
         )
-        parts = "metadata" if text_only else "shards"
+        parts = self.plan.parts
         return (
             {"settled": grouped, "decisions": decisions, "scores": scores}
             | "WithDecisions" >> beam.CoGroupByKey()
@@ -145,21 +147,10 @@ class WriteOutputs(beam.PTransform):
         )
 
 
-def scores_pairs(config: JobConfig) -> bool:
-    """Whether this run scores its pairs with CLIP (never a text-only run)."""
-    return config.clip.scores and not config.output.text_only
-
-
-def find_duplicates(config: JobConfig) -> bool:
-    """Whether this run needs duplicate clusters at all."""
-    if config.output.text_only:
-        return config.dedup.drop_caption_repeats or config.dedup.caption_cluster_cap > 0
-    return config.dedup.finds_clusters
-
-
 def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info: dict):
     """Add the whole job to ``pipeline``; returns the PCollection of the stats document."""
     raw_dir = raw_dir_of(config)
+    job_plan = plan_job(config)
     # Where this run's raw shards are, for readers of the outputs such as the report.
     run_info = {**run_info, "raw_shards": f"fetch/{fetch_fingerprint(config)}"}
     codec = RowCodec(ledger_schema(plan.carried))
@@ -178,12 +169,11 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
     )
     settled = rows | "Settled" >> beam.Filter(lambda row: not is_pending(row))
     fetched = to_fetch | "Fetch" >> Fetch(config, raw_dir, codec, chunks)
-    if find_duplicates(config):
-        with_images = not config.output.text_only
-        decisions = fetched | "Decide" >> FindDuplicates(config.dedup, raw_dir, chunks, with_images)
+    if job_plan.finds_clusters:
+        decisions = fetched | "Decide" >> FindDuplicates(config.dedup, raw_dir, chunks, job_plan)
     else:
         decisions = pipeline | "NoDecisions" >> beam.Create([])
-    if scores_pairs(config):
+    if job_plan.scores:
         # Beam's RunInference module imports torch (half a gigabyte): only where it scores.
         from paircurate.pipeline.scoring.score_pairs import score_cut, score_step
 

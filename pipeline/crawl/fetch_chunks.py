@@ -173,7 +173,8 @@ class FetchChunkDoFn(beam.DoFn):
         unique, duplicates = split_url_duplicates(rows, self.config.dedup.url_dedup)
         if not self.config.output.text_only:
             self._fetch(chunk, unique, tar_path)
-        write_parquet(parquet_path, sorted(rows, key=row_identity), self.schema)
+        committed = sorted([*unique, *duplicates], key=row_identity)
+        write_parquet(parquet_path, committed, self.schema)
         seconds = time.perf_counter() - started
         self.fetched.inc(len(unique))
         self.fetch_ms.inc(int(seconds * 1000))

@@ -28,6 +28,7 @@ from apache_beam.metrics import Metrics
 from paircurate.pipeline.crawl.fetch_chunks import read_raw_rows
 from paircurate.pipeline.dedup.connected_components import ConnectedComponents
 from paircurate.schemas.config import DedupConfig
+from paircurate.schemas.plan import JobPlan
 from paircurate.schemas.records import ledger_subset, working_caption
 from paircurate.transforms.dedup.decide import (
     Member,
@@ -151,14 +152,14 @@ def _caption_step(element: tuple[str, Iterable[Member]], config: DedupConfig) ->
 class FindDuplicates(beam.PTransform):
     """Committed chunk indexes -> (chunk, decision) for every row in a duplicate cluster."""
 
-    def __init__(self, config: DedupConfig, raw_dir: str, partitions, with_images: bool):
+    def __init__(self, config: DedupConfig, raw_dir: str, partitions, plan: JobPlan):
         super().__init__()
         self.config, self.raw_dir, self.partitions = config, raw_dir, partitions
         self.maker = KeyMaker(
             config,
-            captions=True,
-            images=with_images and (config.near_duplicates or config.drop_image_repeats),
-            phash_buckets=with_images and config.drop_image_repeats and config.perceptual_images,
+            captions=plan.caption_keys,
+            images=plan.image_keys,
+            phash_buckets=plan.phash_buckets,
         )
 
     def expand(self, chunks):

@@ -11,7 +11,6 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -26,39 +25,12 @@ from paircurate.pipeline.crawl.fetch_chunks import (
     write_parquet,
 )
 from paircurate.schemas.codes import Status
-from paircurate.schemas.config import ClipConfig
-from paircurate.schemas.records import DECIDED, SCORED
-from paircurate.transforms.output.ledger import summarize_shard, with_status
+from paircurate.schemas.plan import JobPlan
+from paircurate.transforms.output.finalize import finalize_chunk
+from paircurate.transforms.output.ledger import summarize_shard
 from paircurate.transforms.output.shards import TarWriter, read_members, sample_members, shard_name
-from paircurate.transforms.scoring.clip_filter import judge_score
 
 log = logging.getLogger(__name__)
-
-
-def _row_order(row: dict[str, Any]) -> tuple:
-    return (row["uid"], row.get("source") or "", row.get("row_number") or 0)
-
-
-def apply_scores(rows: list[dict], scores: list[dict]) -> dict[str, dict]:
-    """Put each downloaded pair's CLIP score on its row; returns the score records by uid.
-
-    A URL repeat with the same caption has its original's uid but no image.
-    """
-    by_uid = {record["uid"]: record for record in scores}
-    for row in rows:
-        record = by_uid.get(row["uid"])
-        if record is not None and row.get("image_format") is not None:
-            row.update((name, record[name]) for name in SCORED)
-    return by_uid
-
-
-def apply_decisions(rows: list[dict], decisions: list[dict]) -> None:
-    """Merge the Decide step's cluster decisions into the rows they are about, by uid."""
-    by_uid = {decision["uid"]: decision for decision in decisions}
-    for row in rows:
-        decision = by_uid.get(row["uid"])
-        if decision is not None and row.get("reason") is None:
-            row.update((name, decision[name]) for name in DECIDED)
 
 
 class WriteShardDoFn(beam.DoFn):
@@ -66,25 +38,17 @@ class WriteShardDoFn(beam.DoFn):
 
     The rows that went through Fetch come from the chunk's raw Parquet, the
     cluster decisions from the Decide step, the CLIP scores from the Score step
-    (judged against the thresholds of ``clip``, with ``cut`` the score at the
-    top-fraction cut); each row's status follows from its reason. A text-only
+    (``cut`` is the score at the top-fraction cut); ``finalize_chunk`` turns
+    them into the chunk's final rows, by the rules of ``plan``. A text-only
     run writes DIR/metadata/part-NNNNN.parquet instead of a shard: the rows
     that survived, ready to be fetched later.
     """
 
-    def __init__(
-        self,
-        output_dir: str,
-        raw_dir: str,
-        schema: pa.Schema,
-        text_only: bool = False,
-        clip: ClipConfig | None = None,
-    ):
+    def __init__(self, output_dir: str, raw_dir: str, schema: pa.Schema, plan: JobPlan):
         self.output_dir = output_dir
         self.raw_dir = raw_dir
         self.schema = schema
-        self.text_only = text_only
-        self.clip = clip
+        self.plan = plan
         self.samples = Metrics.counter("paircurate", "write_samples")
         self.write_ms = Metrics.counter("paircurate", "write_ms")
 
@@ -93,36 +57,35 @@ class WriteShardDoFn(beam.DoFn):
     ) -> Iterator[dict]:
         started = time.perf_counter()
         chunk, groups = element
-        rows = [row for settled in groups["settled"] for row in settled]
-        scores: dict[str, dict] = {}
-        if chunk in fetched:
-            fetched_rows = read_raw_rows(self.raw_dir, chunk)
-            scores = apply_scores(fetched_rows, list(groups.get("scores", ())))
-            apply_decisions(fetched_rows, list(groups["decisions"]))
-            if self.clip is not None:
-                fetched_rows = [judge_score(row, self.clip, cut) for row in fetched_rows]
-            rows.extend(fetched_rows)
         name = shard_name(chunk)
-        rows = [with_status(row) for row in sorted(rows, key=_row_order)]
-        kept = [row for row in rows if row["status"] == Status.KEPT.value]
+        scores = {record["uid"]: record for record in groups.get("scores", ())}
+        final = finalize_chunk(
+            settled=[row for settled in groups["settled"] for row in settled],
+            fetched=read_raw_rows(self.raw_dir, chunk) if chunk in fetched else [],
+            decisions={decision["uid"]: decision for decision in groups["decisions"]},
+            scores=scores,
+            clip=self.plan.clip,
+            cut=cut,
+            shard=None if self.plan.text_only else name,
+        )
         tar_bytes = 0
-        if self.text_only:
+        if self.plan.text_only:
             part = fs.join(self.output_dir, "metadata", f"part-{name}.parquet")
-            write_parquet(part, kept, self.schema)
+            write_parquet(part, final.kept, self.schema)
         else:
-            for row in kept:
-                row["shard"], row["key"] = name, row["uid"]
             shards = fs.join(self.output_dir, "shards")
             tar_bytes = fs.write_atomically(
-                fs.join(shards, f"{name}.tar"), lambda stream: self._write_tar(stream, chunk, kept)
+                fs.join(shards, f"{name}.tar"),
+                lambda stream: self._write_tar(stream, chunk, final.kept),
             )
-            write_parquet(fs.join(shards, f"{name}.parquet"), kept, self.schema)
-            if self.clip is not None and self.clip.write_embeddings:
-                self._write_embeddings(name, kept, scores)
-        write_parquet(fs.join(self.output_dir, "ledger", f"part-{name}.parquet"), rows, self.schema)
-        self.samples.inc(len(kept))
+            write_parquet(fs.join(shards, f"{name}.parquet"), final.kept, self.schema)
+            if self.plan.writes_embeddings:
+                self._write_embeddings(name, final.kept, scores)
+        ledger = fs.join(self.output_dir, "ledger", f"part-{name}.parquet")
+        write_parquet(ledger, final.rows, self.schema)
+        self.samples.inc(len(final.kept))
         self.write_ms.inc(int((time.perf_counter() - started) * 1000))
-        yield summarize_shard(name, rows, tar_bytes)
+        yield summarize_shard(name, final.rows, tar_bytes)
 
     def _write_embeddings(self, name: str, kept: list[dict], scores: dict[str, dict]) -> None:
         """img_emb/img_emb_NNNNN.npy and text_emb/text_emb_NNNNN.npy, rows in shard order."""

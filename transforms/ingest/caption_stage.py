@@ -17,7 +17,7 @@ from paircurate.transforms.output.ledger import drop
 
 
 class CaptionStage:
-    """Apply normalisation, caption rules and language id to rows, in place."""
+    """Apply normalisation, caption rules and language id to rows; returns new rows."""
 
     def __init__(self, config: CaptionConfig, detector: LanguageDetector):
         self.config = config
@@ -28,16 +28,20 @@ class CaptionStage:
     def apply(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         texts = [normalize_caption(row.get("caption")) for row in rows]
         detections = detect_languages(self.detector, texts, self.config.min_language_score)
+        measured = []
         for row, text, detection in zip(rows, texts, detections, strict=True):
-            row["caption_normalized"] = text
-            row["language"] = detection.language
-            row["language_score"] = round(detection.score, 4)
-            if row.get("status") is not None:
-                continue
-            problem = self.rules.problem(text) or self._language_problem(detection)
-            if problem is not None:
-                drop(row, *problem)
-        return rows
+            row = {
+                **row,
+                "caption_normalized": text,
+                "language": detection.language,
+                "language_score": round(detection.score, 4),
+            }
+            if row.get("status") is None:
+                problem = self.rules.problem(text) or self._language_problem(detection)
+                if problem is not None:
+                    row = drop(row, *problem)
+            measured.append(row)
+        return measured
 
     def _language_problem(self, detection: Detection) -> tuple[str, str] | None:
         if self.wanted is None or detection.language in self.wanted:

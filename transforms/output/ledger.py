@@ -14,17 +14,15 @@ from typing import Any
 from paircurate.schemas.codes import Status, status_of
 
 
-def with_status(row: dict[str, Any]) -> dict[str, Any]:
-    """Set ``status`` from ``reason``: the one place the two are tied together."""
+def with_status(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row with ``status`` set from ``reason``: the one place the two are tied together."""
     reason = row.get("reason")
-    row["status"] = Status.KEPT.value if reason is None else status_of(reason).value
-    return row
+    return {**row, "status": Status.KEPT.value if reason is None else status_of(reason).value}
 
 
-def drop(row: dict[str, Any], reason: str, detail: str | None = None, **extra: Any) -> dict:
-    """Mark a row as not kept, with its reason code."""
-    row.update(extra, reason=reason, reason_detail=detail)
-    return with_status(row)
+def drop(row: Mapping[str, Any], reason: str, detail: str | None = None, **extra: Any) -> dict:
+    """The row marked as not kept, with its reason code; ``row`` itself is left as it was."""
+    return with_status({**row, **extra, "reason": reason, "reason_detail": detail})
 
 
 def empty_summary() -> dict[str, Any]:

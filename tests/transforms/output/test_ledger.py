@@ -18,8 +18,8 @@ from paircurate.transforms.output.ledger import (
 
 def test_no_reason_means_kept() -> None:
     row = {"uid": "u"}
-    assert with_status(row) is row
-    assert row == {"uid": "u", "status": "kept"}
+    assert with_status(row) == {"uid": "u", "status": "kept"}
+    assert row == {"uid": "u"}  # the input is left as it was
     assert with_status({"reason": None})["status"] == "kept"
 
 
@@ -70,8 +70,8 @@ def test_codes_are_consistent() -> None:
 def test_drop_sets_reason_detail_extras_and_status() -> None:
     row = {"uid": "u", "reason": None, "status": "kept"}
     result = drop(row, "url_duplicate", "same URL as row 3", duplicate_of="v")
-    assert result is row
-    assert row == {
+    assert row == {"uid": "u", "reason": None, "status": "kept"}  # left as it was
+    assert result == {
         "uid": "u",
         "reason": "url_duplicate",
         "reason_detail": "same URL as row 3",
