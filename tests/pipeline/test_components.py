@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import importlib.util
 import logging
 import random
 from itertools import pairwise
+from pathlib import Path
 
 import apache_beam as beam
 import pytest
@@ -17,14 +19,21 @@ from paircurate.pipeline.dedup.connected_components import (
     StarStepDoFn,
 )
 from paircurate.schemas.config import DedupConfig
-from paircurate.transforms.dedup.clusters import (
-    Node,
-    excess_edges,
-    large_star,
-    reference_components,
-    run_round,
-    run_rounds_locally,
-)
+from paircurate.transforms.dedup.clusters import Node, large_star
+
+
+def _local_clusters():
+    """tests/transforms/dedup/local_clusters.py: the same search in memory, the expected result."""
+    path = Path(__file__).parents[1] / "transforms" / "dedup" / "local_clusters.py"
+    spec = importlib.util.spec_from_file_location("local_clusters", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_local = _local_clusters()
+excess_edges, reference_components = _local.excess_edges, _local.reference_components
+run_round, run_rounds_locally = _local.run_round, _local.run_rounds_locally
 
 # The job's default rounds, as a run without --cluster-rounds uses them.
 ROUNDS = DedupConfig().cluster_rounds

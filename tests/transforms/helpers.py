@@ -176,3 +176,17 @@ def process_or_crash(body: bytes, config):
 
         time.sleep(3600)
     return process_image(body, config)
+
+
+def attempt_once(downloader, url: str):
+    """``url`` downloaded as fetch_many downloads it: one ``Downloader.attempt``.
+
+    The result must be final (a test downloader with retries=0, or an outcome
+    that is not retried); a test of retries goes through ``fetch_many``, whose
+    schedule is the only place retries wait.
+    """
+    from paircurate.transforms.crawl.download import UrlAttempts
+
+    result, wait = downloader.attempt(UrlAttempts(url))
+    assert wait is None, f"{url}: a retry is due in {wait:.2f} s; test retries with fetch_many"
+    return result

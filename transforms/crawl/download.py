@@ -196,19 +196,6 @@ class Downloader:
         if config.respect_robots_txt:
             self._robots = RobotsCache(self._fetch_robots_txt, config.user_agent_token)
 
-    def fetch(self, url: str, held: Held | None = None) -> DownloadResult:
-        """Download ``url``; retries what may pass next time, waiting as the server asks.
-
-        The waits happen in the calling thread; ``fetch_many`` instead calls
-        ``attempt`` and schedules the retries, so that no thread sleeps.
-        """
-        progress = UrlAttempts(url)
-        while True:
-            result, wait = self.attempt(progress, held)
-            if wait is None:
-                return result
-            time.sleep(wait)
-
     def attempt(
         self, progress: UrlAttempts, held: Held | None = None
     ) -> tuple[DownloadResult, float | None]:

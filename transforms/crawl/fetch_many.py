@@ -63,20 +63,6 @@ class _Retry:
     progress: UrlAttempts = field(compare=False)
 
 
-def fetch_one(
-    uid: str,
-    url: str,
-    downloader: Downloader,
-    image_config: ImageConfig,
-    image_slots: threading.Semaphore | None = None,
-    image_pool: ImagePool | None = None,
-) -> FetchResult:
-    """Fetch one pair in this thread, waiting here for its retries (``Downloader.fetch``)."""
-    with downloader.budget.hold() as held:
-        download = downloader.fetch(url, held)
-        return _measure(uid, download, image_config, image_slots, image_pool)
-
-
 def _attempt(
     uid: str,
     progress: UrlAttempts,

@@ -108,26 +108,6 @@ def phash_hex(value: int) -> str:
     return f"{value:016x}"
 
 
-def phash_batch(images: Iterable[Image.Image]) -> np.ndarray:
-    """Hashes of many images as a uint64 array, in input order (the DCTs run batched)."""
-    pixels = [_grayscale_pixels(image) for image in images]
-    if not pixels:
-        return np.zeros(0, dtype=np.uint64)
-    return _hashes_from_pixels(np.stack(pixels))
-
-
-def hamming_many(query: int, hashes: np.ndarray) -> np.ndarray:
-    """Distances (uint8) from one hash to each of ``hashes``."""
-    return popcount(np.asarray(hashes, dtype=np.uint64) ^ np.uint64(query))
-
-
-def hamming_matrix(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """(len(left), len(right)) uint8 matrix of all pairwise distances: O(n*m), for small sets."""
-    left = np.asarray(left, dtype=np.uint64)
-    right = np.asarray(right, dtype=np.uint64)
-    return popcount(left[:, None] ^ right[None, :])
-
-
 def band_bounds(max_distance: int) -> list[tuple[int, int]]:
     """(first bit, width) of the ``max_distance + 1`` bands, widths differing by at most 1."""
     if not 0 <= max_distance < HASH_BITS:

@@ -25,7 +25,6 @@ Rule decisions worth knowing:
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 import string
@@ -247,13 +246,3 @@ class CaptionRules:
 
 def _words(count: int) -> str:
     return "1 word" if count == 1 else f"{count} words"
-
-
-@functools.lru_cache(maxsize=16)
-def _rules_for(config: CaptionConfig) -> CaptionRules:
-    return CaptionRules(config)
-
-
-def caption_problem(normalized: str, config: CaptionConfig) -> tuple[str, str] | None:
-    """`CaptionRules(config).problem(normalized)`, with the rules cached per config."""
-    return _rules_for(config).problem(normalized)

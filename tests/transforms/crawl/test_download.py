@@ -1,4 +1,4 @@
-"""Downloader.fetch against a real HTTP server on 127.0.0.1: one test per outcome."""
+"""Downloader.attempt against a real HTTP server on 127.0.0.1: one test per outcome."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from paircurate.transforms.crawl.download import (
 )
 from paircurate.transforms.crawl.robots import opted_out_by, rules_from_fetch
 
-from ..helpers import TestServer
+from ..helpers import TestServer, attempt_once
 
 
 def _downloader(**overrides: object) -> Downloader:
@@ -38,7 +38,7 @@ def downloader() -> Iterator[Downloader]:
 
 
 def test_200_returns_the_body_and_headers(server: TestServer, downloader: Downloader) -> None:
-    result = downloader.fetch(server.url("/image/red"))
+    result = attempt_once(downloader, server.url("/image/red"))
     assert result.ok
     assert result.reason is None and result.detail is None
     assert result.body == server.files["red"][0]
@@ -61,7 +61,7 @@ def test_200_returns_the_body_and_headers(server: TestServer, downloader: Downlo
 def test_http_error_status(
     server: TestServer, downloader: Downloader, status: int, reason: str
 ) -> None:
-    result = downloader.fetch(server.url(f"/status/{status}"))
+    result = attempt_once(downloader, server.url(f"/status/{status}"))
     assert not result.ok
     assert (result.reason, result.detail, result.http_status) == (reason, f"HTTP {status}", status)
     assert result.body is None
@@ -88,8 +88,8 @@ def test_connection_is_reusable_after_an_unread_body(server: TestServer, failing
     # One thread, one pooled connection: whatever the first response left unread
     # must not be taken as the start of the next response.
     downloader = _downloader(download_threads=1)
-    downloader.fetch(server.url(failing))
-    result = downloader.fetch(server.url("/image/red"))
+    attempt_once(downloader, server.url(failing))
+    result = attempt_once(downloader, server.url("/image/red"))
     assert result.reason is None, result.detail
     assert result.body == server.files["red"][0]
     downloader.close()
@@ -97,7 +97,7 @@ def test_connection_is_reusable_after_an_unread_body(server: TestServer, failing
 
 def test_slow_server_times_out(server: TestServer) -> None:
     downloader = _downloader(timeout=0.2)
-    result = downloader.fetch(server.url("/slow"))
+    result = attempt_once(downloader, server.url("/slow"))
     assert result.reason == "download_timeout"
     assert result.body is None
     assert 150 < result.elapsed_ms < server.slow_seconds * 1000
@@ -105,65 +105,67 @@ def test_slow_server_times_out(server: TestServer) -> None:
 
 
 def test_too_large_by_content_length(server: TestServer, downloader: Downloader) -> None:
-    result = downloader.fetch(server.url("/big/5000"))
+    result = attempt_once(downloader, server.url("/big/5000"))
     assert result.reason == "download_too_large"
     assert result.detail == "Content-Length 5000 > 1000 bytes"
     assert result.body is None
 
 
 def test_too_large_without_content_length(server: TestServer, downloader: Downloader) -> None:
-    result = downloader.fetch(server.url("/big-stream/70000"))
+    result = attempt_once(downloader, server.url("/big-stream/70000"))
     assert result.reason == "download_too_large"
     assert result.detail == "body exceeds 1000 bytes"
 
 
 def test_body_at_the_cap_is_accepted(server: TestServer, downloader: Downloader) -> None:
     for path in ("/big/1000", "/big-stream/1000"):
-        result = downloader.fetch(server.url(path))
+        result = attempt_once(downloader, server.url(path))
         assert result.reason is None, path
         assert result.body == b"x" * 1000
 
 
 def test_empty_body(server: TestServer, downloader: Downloader) -> None:
-    result = downloader.fetch(server.url("/empty"))
+    result = attempt_once(downloader, server.url("/empty"))
     assert (result.reason, result.http_status) == ("download_empty", 200)
     assert result.body is None
 
 
 def test_body_shorter_than_content_length(server: TestServer, downloader: Downloader) -> None:
-    result = downloader.fetch(server.url("/short"))
+    result = attempt_once(downloader, server.url("/short"))
     assert result.reason == "download_incomplete"
     assert "10 bytes read" in result.detail
 
 
 def test_redirects_within_the_limit(server: TestServer, downloader: Downloader) -> None:
     before = len(server.requests)
-    result = downloader.fetch(server.url("/redirect/3"))
+    result = attempt_once(downloader, server.url("/redirect/3"))
     assert result.reason is None
     assert result.body == server.files["red"][0]
     assert server.requests[before:] == ["/redirect/3", "/redirect/2", "/redirect/1", "/redirect/0"]
 
 
 def test_one_redirect_too_many(server: TestServer, downloader: Downloader) -> None:
-    result = downloader.fetch(server.url("/redirect/4"))
+    result = attempt_once(downloader, server.url("/redirect/4"))
     assert result.reason == "download_too_many_redirects"
     assert result.detail == "more than 3 redirects"
 
 
 def test_redirect_loop(server: TestServer, downloader: Downloader) -> None:
-    result = downloader.fetch(server.url("/loop"))
+    result = attempt_once(downloader, server.url("/loop"))
     assert result.reason == "download_too_many_redirects"
 
 
 def test_no_redirects_allowed(server: TestServer) -> None:
     downloader = _downloader(max_redirects=0)
-    assert downloader.fetch(server.url("/redirect/1")).reason == "download_too_many_redirects"
+    assert (
+        attempt_once(downloader, server.url("/redirect/1")).reason == "download_too_many_redirects"
+    )
     downloader.close()
 
 
 def test_private_address_is_blocked_before_any_request(server: TestServer) -> None:
     downloader = _downloader(allow_private_networks=False)
-    result = downloader.fetch(server.url("/image/blocked-probe"))
+    result = attempt_once(downloader, server.url("/image/blocked-probe"))
     assert result.reason == "download_blocked_address"
     assert "127.0.0.1" in result.detail and "--allow-private-networks" in result.detail
     assert "/image/blocked-probe" not in server.requests
@@ -173,7 +175,7 @@ def test_private_address_is_blocked_before_any_request(server: TestServer) -> No
 def test_localhost_name_is_blocked(server: TestServer) -> None:
     downloader = _downloader(allow_private_networks=False)
     port = server.server_address[1]
-    result = downloader.fetch(f"http://localhost:{port}/image/localhost-probe")
+    result = attempt_once(downloader, f"http://localhost:{port}/image/localhost-probe")
     assert result.reason == "download_blocked_address"
     assert "/image/localhost-probe" not in server.requests
     downloader.close()
@@ -184,7 +186,7 @@ def test_connection_refused(downloader: Downloader) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     # Nothing listens on the port any more.
-    result = downloader.fetch(f"http://127.0.0.1:{port}/image.jpg")
+    result = attempt_once(downloader, f"http://127.0.0.1:{port}/image.jpg")
     assert result.reason == "download_connection_error"
     assert "refused" in result.detail.lower()
 
@@ -199,7 +201,7 @@ def test_connection_refused(downloader: Downloader) -> None:
     ],
 )
 def test_unfetchable_url_is_refused(downloader: Downloader, url: str, reason: str) -> None:
-    assert downloader.fetch(url).reason == reason
+    assert attempt_once(downloader, url).reason == reason
 
 
 @pytest.mark.parametrize(
@@ -318,7 +320,7 @@ def test_host_limiter_counts_and_forgets() -> None:
 
 def test_dns_failure_is_its_own_reason_and_not_retried() -> None:
     downloader = _downloader(allow_private_networks=False, retries=2)
-    result = downloader.fetch("http://does-not-exist.invalid/a.jpg")
+    result = attempt_once(downloader, "http://does-not-exist.invalid/a.jpg")
     assert (result.reason, result.attempts) == ("download_dns_error", 1)
     downloader.close()
 
@@ -382,7 +384,7 @@ def test_the_connection_goes_to_the_checked_address_not_a_rebound_one(
 
     monkeypatch.setattr(download.urllib3.util.connection, "create_connection", recording_create)
     try:
-        result = downloader.fetch(f"http://rebind.example:{port}/image/rebind-probe")
+        result = attempt_once(downloader, f"http://rebind.example:{port}/image/rebind-probe")
     finally:
         downloader.close()
         download._lookup.cache_clear()

@@ -1,4 +1,4 @@
-"""fetch_one / fetch_many over the local HTTP server: one result per pair, reasons and images."""
+"""fetch_many over the local HTTP server: one result per pair, reasons and images."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from paircurate.schemas.config import DownloadConfig, ImageConfig
 from paircurate.transforms.crawl.download import Downloader
-from paircurate.transforms.crawl.fetch_many import fetch_many, fetch_one
+from paircurate.transforms.crawl.fetch_many import FetchResult, fetch_many
 
 from ..helpers import TestServer, decoded
 
@@ -26,11 +26,16 @@ def downloader() -> Iterator[Downloader]:
     running.close()
 
 
-def test_fetch_one_success_carries_every_measurement(
+def fetch_alone(uid: str, url: str, downloader: Downloader) -> FetchResult:
+    (result,) = fetch_many([(uid, url)], downloader, IMAGE_CONFIG, threads=1)
+    return result
+
+
+def test_fetch_many_one_pair_success_carries_every_measurement(
     server: TestServer, downloader: Downloader
 ) -> None:
     body = server.files["red"][0]
-    result = fetch_one("uid-red", server.url("/image/red"), downloader, IMAGE_CONFIG)
+    result = fetch_alone("uid-red", server.url("/image/red"), downloader)
     assert result.uid == "uid-red"
     assert result.reason is None
     measured = dict(result.measurements)
@@ -56,10 +61,10 @@ def test_fetch_one_success_carries_every_measurement(
     assert (image.format, image.size) == ("PNG", (32, 32))
 
 
-def test_fetch_one_download_failure_has_no_image_measurements(
+def test_fetch_many_one_pair_download_failure_has_no_image_measurements(
     server: TestServer, downloader: Downloader
 ) -> None:
-    result = fetch_one("uid-404", server.url("/status/404"), downloader, IMAGE_CONFIG)
+    result = fetch_alone("uid-404", server.url("/status/404"), downloader)
     assert result.image is None
     assert result.reason == "download_http_404"
     assert set(result.measurements) == {
@@ -72,10 +77,10 @@ def test_fetch_one_download_failure_has_no_image_measurements(
     assert result.measurements["http_status"] == 404
 
 
-def test_fetch_one_refused_image_keeps_measurements_but_no_bytes(
+def test_fetch_many_one_pair_refused_image_keeps_measurements_but_no_bytes(
     server: TestServer, downloader: Downloader
 ) -> None:
-    result = fetch_one("uid-tiny", server.url("/image/tiny"), downloader, IMAGE_CONFIG)
+    result = fetch_alone("uid-tiny", server.url("/image/tiny"), downloader)
     assert result.reason == "image_too_small"
     assert result.image is None
     assert result.measurements["original_width"] == 8

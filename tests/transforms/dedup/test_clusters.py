@@ -9,15 +9,18 @@ from paircurate.schemas.config import DedupConfig
 from paircurate.transforms.dedup.clusters import (
     Node,
     Pair,
+    large_star,
+    small_star,
+    star_label,
+)
+
+from .local_clusters import (
     apply_step,
     excess_edges,
     labels_from_edges,
-    large_star,
     reference_components,
     rounds_to_converge,
     run_rounds_locally,
-    small_star,
-    star_label,
 )
 
 # The job's default rounds, as a run without --cluster-rounds uses them.

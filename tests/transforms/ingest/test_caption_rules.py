@@ -10,13 +10,18 @@ from paircurate.schemas.codes import REASONS
 from paircurate.schemas.config import CaptionConfig
 from paircurate.transforms.ingest.caption_rules import (
     CaptionRules,
-    caption_problem,
     count_words,
     is_bare_url,
     is_filename,
     nonletter_share,
     normalize_caption,
 )
+
+
+def caption_problem(normalized: str, config: CaptionConfig) -> tuple[str, str] | None:
+    """What the caption stage asks of each row: ``CaptionRules(config).problem``."""
+    return CaptionRules(config).problem(normalized)
+
 
 DEFAULTS = CaptionConfig()
 
