@@ -24,7 +24,7 @@ from paircurate.transforms.ingest.inputs import (
     InputError,
     check_columns,
     detect_format,
-    file_columns,
+    inspect_file,
     make_uid,
     read_rows,
 )
@@ -81,10 +81,10 @@ def plan_inputs(config: InputConfig) -> InputPlan:
         fmt, gzipped = detect_format(path)
         try:
             with fs.open_read(path, gzipped) as stream:
-                found = file_columns(stream, fmt)
+                found, has_rows = inspect_file(stream, fmt)
             if found:
                 check_columns(list(found), columns, path)
-            any_rows = any_rows or (bool(found) and _has_rows(path, fmt, gzipped, columns))
+            any_rows = any_rows or has_rows
         except InputError:
             raise
         except Exception as error:  # noqa: BLE001 - any unreadable file stops the job here
@@ -98,11 +98,6 @@ def plan_inputs(config: InputConfig) -> InputPlan:
         for name, kinds in types.items()
     )
     return InputPlan(tuple(files), columns, carried)
-
-
-def _has_rows(path: str, fmt: str, gzipped: bool, columns: Columns) -> bool:
-    with fs.open_read(path, gzipped) as stream:
-        return next(read_rows(stream, fmt, columns), None) is not None
 
 
 def row_from_parsed(values: dict[str, Any], columns: Columns) -> dict[str, Any]:

@@ -81,6 +81,24 @@ def test_carried_columns_keep_their_type_unless_files_disagree(tmp_path):
     assert mixed.carried[0].type == pa.string()
 
 
+def test_planning_opens_each_input_file_once(tmp_path, monkeypatch):
+    from paircurate.pipeline import filesystem as fs
+
+    files = _write_formats(_table(), tmp_path / "in")
+    (tmp_path / "in" / "e.csv").write_text("link,text\n\n")  # a header and a blank line
+    opened: list[str] = []
+    real_open = fs.open_read
+
+    def counting_open(path, gzipped=False):
+        opened.append(path)
+        return real_open(path, gzipped)
+
+    monkeypatch.setattr(fs, "open_read", counting_open)
+    config = InputConfig(input=(str(tmp_path / "in"),), url_col="link", caption_col="text")
+    plan = plan_inputs(config)
+    assert sorted(opened) == sorted(plan.files) == sorted([*files, str(tmp_path / "in" / "e.csv")])
+
+
 @pytest.mark.slow
 def test_every_format_reads_the_same_pairs(web, server, tmp_path):
     rows = [web.entry(i) for i in range(len(web)) if web.entry(i).label == "clean"][:6]

@@ -93,6 +93,22 @@ def file_columns(stream: IO[bytes], fmt: str) -> dict[str, pa.DataType]:
     return {}
 
 
+def inspect_file(stream: IO[bytes], fmt: str) -> tuple[dict[str, pa.DataType], bool]:
+    """(column names and types, whether any row follows) of a file, from one open stream.
+
+    Parquet answers both from its footer; a text file is read up to its first row.
+    """
+    if fmt == "parquet":
+        parquet = pq.ParquetFile(_seekable(stream))
+        found = {f.name: f.type for f in parquet.schema_arrow}
+        return found, parquet.metadata.num_rows > 0
+    found = file_columns(stream, fmt)
+    if fmt == "jsonl" or not found:
+        return found, bool(found)  # a JSONL file's columns come from its first row
+    # After a CSV/TSV header, any non-empty line is a row (or a row the ledger marks invalid).
+    return found, any(line.rstrip(b"\r\n") for line in stream)
+
+
 def check_columns(found: Sequence[str], columns: Columns, path: str) -> None:
     """Fail with the flag to use when a needed column is missing."""
     missing = [name for name in columns.wanted if name not in found]
