@@ -124,8 +124,8 @@ def test_make_uid_accepts_lone_surrogates() -> None:
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "tsv", "jsonl"])
 @pytest.mark.parametrize("gz", [False, True])
 def test_inspect_file_finds_columns_and_rows_in_one_pass(fmt: str, gz: bool) -> None:
-    columns, has_rows = inspect_file(_stream(_encode(ROWS, fmt), gz), fmt)
-    assert list(columns) == ["url", "caption", "extra"] and has_rows
+    facts = inspect_file(_stream(_encode(ROWS, fmt), gz), fmt)
+    assert list(facts.columns) == ["url", "caption", "extra"] and facts.has_rows
 
 
 EMPTY_PARQUET = io.BytesIO()
@@ -142,15 +142,13 @@ pq.write_table(pa.table({"url": pa.array([], pa.string())}), EMPTY_PARQUET)
     ],
 )
 def test_inspect_file_of_a_file_without_rows(fmt: str, data: bytes, names: list[str]) -> None:
-    found, has_rows = inspect_file(io.BytesIO(data), fmt)
-    assert list(found) == names and not has_rows
+    facts = inspect_file(io.BytesIO(data), fmt)
+    assert list(facts.columns) == names and not facts.has_rows
 
 
 def test_inspect_file_counts_a_malformed_line_as_a_row() -> None:
-    assert inspect_file(io.BytesIO(b"url,caption\n  \n"), "csv") == (
-        {"url": pa.string(), "caption": pa.string()},
-        True,
-    )
+    facts = inspect_file(io.BytesIO(b"url,caption\n  \n"), "csv")
+    assert (list(facts.columns), facts.has_rows) == (["url", "caption"], True)
     rows = _read(b"url,caption\n  \n", "csv", Columns("url", "caption"))
     assert [row.parse_error is not None for row in rows] == [True]  # read_rows agrees
 
