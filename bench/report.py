@@ -1,17 +1,20 @@
-"""The quality report on a large run: wall time of ``paircurate report`` on one core.
+"""The quality report on a large run: wall time and peak memory of ``paircurate report``.
 
 A synthetic run folder is built with the real ledger schema: ``--rows`` rows
-(1,000,000 by default) in ``--shards`` ledger parts, every status and reason
-in realistic shares, CLIP scores, languages, caption lengths, original sizes
-and duplicate clusters; a matching stats.json (counts, options with LAION's
-per-language thresholds, stage timings); and, unless ``--no-images``, the
-final shard tars with a small JPEG for every kept sample plus raw shards
-under ``fetch/`` for the dropped pairs that had an image, so the thumbnails
-are read as in a real run. Building the folder is not timed.
+(1,000,000 by default; give several sizes to compare them) in ledger parts of
+``--shard-rows`` rows, every status and reason in realistic shares, CLIP
+scores, languages, caption lengths, original sizes and duplicate clusters; a
+matching stats.json (counts, options with LAION's per-language thresholds,
+stage timings); and, unless ``--no-images``, the final shard tars with a small
+JPEG for every kept sample plus raw shards under ``fetch/`` for the dropped
+pairs that had an image, so the thumbnails are read as in a real run. Building
+the folder is not timed.
 
-The report then runs in a child process pinned to one CPU (Arrow's thread
-pools set to one thread), as ``paircurate report DIR`` would. There is no
-external anchor: the line reports seconds and ledger rows per second.
+The report then runs in a child process of its own for each size, pinned to
+one CPU (Arrow's thread pools set to one thread), as ``paircurate report DIR``
+would; the child reports its wall time and its peak resident memory. The
+anchor is the smallest size: the last line gives each larger size's peak
+memory as a ratio of it (flat memory gives 1.0).
 
 Last line: one JSON object (bench convention).
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -55,7 +59,7 @@ AFTER_DOWNLOAD = {"image_too_small", "image_aspect_ratio", "near_duplicate", "cl
 SCORED = {"near_duplicate", "clip_below_threshold"}
 
 CHILD = """
-import json, os, sys, time
+import json, os, resource, sys, time
 os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 import pyarrow as pa
 pa.set_cpu_count(1)
@@ -63,7 +67,9 @@ pa.set_io_thread_count(1)
 from paircurate.pipeline.output.write_report import write_report
 started = time.perf_counter()
 path = write_report(sys.argv[1])
-print(json.dumps({"seconds": time.perf_counter() - started, "bytes": os.path.getsize(path)}))
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": time.perf_counter() - started, "bytes": os.path.getsize(path),
+                  "peak_rss_mb": peak_kb / 1024}))
 """
 
 
@@ -208,10 +214,36 @@ def stats_document(rows: int, status: dict, reason: dict, shards: int, threshold
     }
 
 
+def measure(rows: int, shard_rows: int, images: bool, seed: int, tmp: str) -> dict:
+    """Build a run of ``rows`` rows and time the report on it in a child process of its own."""
+    folder = Path(tmp, f"run-{rows}")
+    shards = max(1, -(-rows // shard_rows))
+    started = time.perf_counter()
+    build_run(folder, rows, shards, images, seed)
+    print(f"built a {rows}-row run in {time.perf_counter() - started:.1f} s", flush=True)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(folder)], capture_output=True, text=True, check=False
+    )
+    shutil.rmtree(folder)
+    if done.returncode != 0:
+        raise RuntimeError(f"report failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    line = {
+        "rows": rows,
+        "seconds": round(result["seconds"], 2),
+        "rows_per_s": round(rows / result["seconds"]),
+        "peak_rss_mb": round(result["peak_rss_mb"], 1),
+        "report_mb": round(result["bytes"] / 1e6, 2),
+        "shards": shards,
+    }
+    print(json.dumps(line), flush=True)
+    return line
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--shards", type=int, default=100)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--shard-rows", type=int, default=10_000, help="rows per ledger part")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--no-images",
@@ -221,26 +253,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
-        folder = Path(tmp, "run")
-        started = time.perf_counter()
-        build_run(folder, args.rows, args.shards, args.images, args.seed)
-        build_s = time.perf_counter() - started
-        print(f"built a {args.rows}-row run in {build_s:.1f} s", flush=True)
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(folder)], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"report failed:\n{done.stderr[-3000:]}")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-    seconds = result["seconds"]
+        lines = [measure(rows, args.shard_rows, args.images, args.seed, tmp) for rows in args.rows]
+    anchor, last = lines[0], lines[-1]
     summary = {
         "bench": "report",
-        "ours": round(seconds, 2),
+        "ours": last["seconds"],
         "unit": "s",
-        "rows": args.rows,
-        "rows_per_s": round(args.rows / seconds),
-        "report_mb": round(result["bytes"] / 1e6, 2),
-        "shards": args.shards,
+        "rows": last["rows"],
+        "rows_per_s": last["rows_per_s"],
+        "peak_rss_mb": {line["rows"]: line["peak_rss_mb"] for line in lines},
+        "anchor": f"peak memory at {anchor['rows']} rows",
+        "peak_ratio": round(last["peak_rss_mb"] / anchor["peak_rss_mb"], 3),
+        "report_mb": last["report_mb"],
+        "shard_rows": args.shard_rows,
         "images": args.images,
         "cpus": 1,
     }

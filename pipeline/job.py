@@ -30,7 +30,7 @@ from paircurate.pipeline.crawl.fetch_chunks import FetchChunkDoFn, image_process
 from paircurate.pipeline.dedup.find_duplicates import FindDuplicates
 from paircurate.pipeline.grouping import GroupRows
 from paircurate.pipeline.ingest.caption_step import Captions
-from paircurate.pipeline.ingest.read import InputPlan, ReadFileDoFn
+from paircurate.pipeline.ingest.read import InputPlan, ReadInputs
 from paircurate.pipeline.output.write_outputs import FinalizeDoFn, MergeSummariesFn, WriteShardDoFn
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.plan import plan_job
@@ -156,8 +156,7 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
     codec = RowCodec(ledger_schema(plan.carried))
     rows = (
         pipeline
-        | "InputFiles" >> beam.Create(list(plan.files))
-        | "Read" >> beam.ParDo(ReadFileDoFn(plan.columns))
+        | "Read" >> ReadInputs(plan)
         | "CheckUrls" >> beam.Map(check_url)
         | "Captions" >> Captions(config.caption)
     )

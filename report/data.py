@@ -1,10 +1,10 @@
 """What the quality report shows, read from a run's outputs and shrunk to small aggregates.
 
 The report must open a billion-row run as easily as a demo, so nothing here
-walks rows in Python: the ledger is scanned once, per Parquet file, with only
-the columns the charts need (captions arrive as their lengths, computed inside
-the scan), and every chart gets counts per bin from numpy. Only the handful of
-sampled rows are read in full (see ``report_samples``).
+walks rows in Python and nothing holds the ledger: it is streamed in batches
+(``report.stream``) with only the columns the charts need (captions arrive as
+their lengths), and every chart gets counts per bin from numpy. Only the
+handful of sampled rows are read in full (see ``report.samples``).
 
 Outputs are reached through ``pyarrow.fs``, so a local folder, ``gs://`` and
 ``s3://`` read alike; Beam is not needed.
@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from paircurate.schemas.codes import REASONS, Status
@@ -29,12 +28,6 @@ from paircurate.schemas.config import ClipConfig, section_from_options
 from paircurate.schemas.records import ledger_subset
 from paircurate.transforms.scoring.clip_filter import thresholds_for
 
-# Columns of the ledger the aggregates need; a ledger that lacks one (an older
-# run) gets a null column, and its chart an empty state.
-SCAN_COLUMNS = ledger_subset(
-    "status", "reason", "language", "clip_score", "original_width", "original_height",
-    "cluster_id", "caption_cluster", "image_cluster", "chunk", "image_format",
-)  # fmt: skip
 CLUSTER_COLUMNS = ledger_subset("cluster_id", "caption_cluster", "image_cluster")
 STATUSES = tuple(status.value for status in Status)
 
@@ -107,39 +100,6 @@ def read_stats(outputs: Outputs) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def ledger_dataset(outputs: Outputs) -> ds.Dataset:
-    return ds.dataset(
-        outputs.path("ledger"),
-        filesystem=outputs.filesystem,
-        format="parquet",
-        exclude_invalid_files=True,
-    )
-
-
-def scan_ledger(dataset: ds.Dataset) -> pa.Table:
-    """The ledger's aggregate columns, one row per ledger row, plus where each row lives.
-
-    ``caption_chars`` is computed in the scan, so captions are never held;
-    ``fragment`` and ``offset`` let ``report_samples`` read a sampled row in full.
-    """
-    present = set(dataset.schema.names)
-    projection: dict[str, pc.Expression] = {
-        name: pc.field(name) if name in present else pc.scalar(None) for name in SCAN_COLUMNS
-    }
-    projection["caption_chars"] = (
-        pc.utf8_length(pc.field("caption")) if "caption" in present else pc.scalar(None)
-    )
-    tables = []
-    for index, fragment in enumerate(dataset.get_fragments()):
-        table = fragment.to_table(schema=dataset.schema, columns=projection)
-        n = table.num_rows
-        table = table.append_column("fragment", pa.array(np.full(n, index, np.int32)))
-        tables.append(table.append_column("offset", pa.array(np.arange(n, dtype=np.int64))))
-    if not tables:
-        raise ReportInputError("no ledger file can be read as Parquet: the run did not finish")
-    return pa.concat_tables(tables, promote_options="permissive")
-
-
 def as_numpy(column: pa.ChunkedArray | pa.Array, fill: float = math.nan) -> np.ndarray:
     """A numeric column as float64 with nulls as ``fill``."""
     if pa.types.is_null(column.type):
@@ -191,28 +151,18 @@ class Funnel:
         return count / self.rows if self.rows else 0.0
 
 
-def build_funnel(table: pa.Table) -> Funnel:
-    """Count rows by (status, reason) and arrange the reasons by the step that decided them."""
-    grouped = table.group_by(["status", "reason"]).aggregate(
-        [("offset", "count", pc.CountOptions(mode="all"))]
-    )
+def build_funnel(counts: dict[tuple[str | None, str | None], int], rows: int) -> Funnel:
+    """Arrange rows counted by (status, reason) by the step that decided them."""
     by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
     reasons: dict[str, list[dict[str, Any]]] = {step: [] for step, _ in FUNNEL_STEPS}
-    for status, code, count in zip(
-        grouped["status"].to_pylist(),
-        grouped["reason"].to_pylist(),
-        grouped["offset_count"],
-        strict=True,
-    ):
+    for (status, code), count in counts.items():
         status = status or "unknown"
-        by_status[status] = by_status.get(status, 0) + count.as_py()
+        by_status[status] = by_status.get(status, 0) + count
         if code is not None or status != Status.KEPT.value:
             code = code or "(no reason)"
-            reasons[funnel_step(code)].append(
-                {"code": code, "status": status, "count": count.as_py()}
-            )
-    funnel = Funnel(rows=table.num_rows, by_status=by_status)
-    remaining = table.num_rows
+            reasons[funnel_step(code)].append({"code": code, "status": status, "count": count})
+    funnel = Funnel(rows=rows, by_status=by_status)
+    remaining = rows
     for step, label in FUNNEL_STEPS:
         items = sorted(reasons[step], key=lambda item: (-item["count"], item["code"]))
         removed = sum(item["count"] for item in items)
@@ -285,17 +235,6 @@ def parse_thresholds(stats: dict[str, Any]) -> Thresholds:
         clip = ClipConfig()
     cut = stats.get("clip_keep_fraction_cut")
     return Thresholds(clip, cut=cut, cut_source="stats" if cut is not None else "")
-
-
-def find_cut(dataset: ds.Dataset, thresholds: Thresholds, scores: np.ndarray) -> None:
-    """The score at the keep-fraction cut, estimated from the scores where stats.json
-    records none (the job writes ``clip_keep_fraction_cut`` whenever it scored pairs)."""
-    if thresholds.keep_fraction is None or thresholds.cut is not None:
-        return
-    finite = scores[np.isfinite(scores)]
-    if finite.size:
-        thresholds.cut = float(np.quantile(finite, 1.0 - thresholds.keep_fraction))
-        thresholds.cut_source = "estimate"
 
 
 def row_thresholds(languages: np.ndarray, thresholds: Thresholds) -> np.ndarray:

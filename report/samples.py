@@ -22,16 +22,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from PIL import Image
 
 from paircurate.report.data import (
+    Funnel,
     Outputs,
     Thresholds,
     as_labels,
     as_numpy,
     row_thresholds,
 )
+from paircurate.report.stream import Labels, LedgerFiles, Lowest, row_priority
 from paircurate.schemas.codes import REASONS, Status
 from paircurate.transforms.output.shards import shard_name
 
@@ -70,110 +72,117 @@ class SampleGroup:
     samples: list[Sample] = field(default_factory=list)
 
 
-def pick(
-    mask: np.ndarray, count: int, rng: np.random.Generator, *preferences: np.ndarray
-) -> np.ndarray:
-    """Up to ``count`` random row positions where ``mask`` holds.
+class SampleChooser:
+    """Picks each grid's rows in one streamed pass, holding a few candidates per grid.
 
-    Rows in the first of ``preferences`` come first, then the second's, and so
-    on, then any row of ``mask``.
+    A row's draw order is a fixed pseudo-random number of its place in the
+    ledger (``stream.row_priority``), so the choice is deterministic and does
+    not depend on the batch size. Rows of a few chunks (those whose numbers
+    draw lowest), and rows with an image, come first, so thumbnails come from
+    a handful of tars; rows elsewhere fill in where those have too few.
     """
-    taken = np.zeros(mask.size, dtype=bool)
-    chosen: list[int] = []
-    for preferred in (*preferences, mask):
-        candidates = np.flatnonzero(mask & preferred & ~taken)
-        take = min(count - len(chosen), candidates.size)
-        if take > 0:
-            picked = rng.choice(candidates, size=take, replace=False)
-            taken[picked] = True
-            chosen.extend(picked.tolist())
-    return np.asarray(sorted(chosen), dtype=np.int64)
+
+    def __init__(self, funnel: Funnel, thresholds: Thresholds, chunks: set[int]):
+        self.thresholds = thresholds
+        ranked = sorted(chunks, key=lambda c: int(row_priority(0, np.array([c]))[0]))
+        self.pool = np.array(ranked[:POOL_CHUNKS], dtype=np.float64)
+        self.kept = SampleGroup("kept", "Kept pairs", "a random sample of the kept pairs", 0)
+        self.kept_rows = Lowest(KEPT_SAMPLES)
+        self.above = above_threshold_group(thresholds)
+        self.above_rows = Lowest(KEPT_SAMPLES)
+        self.reasons: dict[str, tuple[SampleGroup, Lowest]] = {}
+        for step in funnel.steps:
+            for item in step["reasons"]:
+                code, status = item["code"], item["status"]
+                title = f"{status.capitalize()}: {code}"
+                group = SampleGroup(f"reason-{code}", title, item["description"], 0)
+                self.reasons[code] = (group, Lowest(REASON_SAMPLES))
+
+    def add(
+        self,
+        file_index: int,
+        offset: int,
+        batch: pa.Table,
+        status: Labels,
+        reason: Labels,
+        scores: np.ndarray,
+    ) -> None:
+        places = offset + np.arange(batch.num_rows, dtype=np.int64)
+        priority = row_priority(file_index, places)
+        chunks = as_numpy(batch["chunk"])
+        preferred = ~np.isfinite(chunks) | np.isin(chunks, self.pool)
+        has_image = ~np.asarray(pc.is_null(batch["image_format"]).to_numpy(zero_copy_only=False))
+        kept = status.equal(Status.KEPT.value)
+        self.kept.rows += int(kept.sum())
+        tier = np.where(preferred, 0, 1)
+        self.kept_rows.offer_batch(kept, (tier, priority), file_index, places)
+        scored = kept & np.isfinite(scores)
+        self.above.rows += int(scored.sum())
+        margin = scores.copy()
+        if self.thresholds.any and scored.any():
+            languages = as_labels(batch["language"].filter(pa.array(scored)), "")
+            margin[scored] -= row_thresholds(languages, self.thresholds)
+        self.above_rows.offer_batch(scored, (tier, margin), file_index, places)
+        # Preferred rows with an image first, then preferred rows, then rows with an image.
+        tier = np.select([preferred & has_image, preferred, has_image], [0, 1, 2], 3)
+        for index, code in enumerate(reason.names):
+            mask = reason.codes == index
+            if code == "":  # a row without a reason that was not kept
+                code, mask = "(no reason)", mask & ~kept
+            group, lowest = self.reasons.get(code, (None, None))
+            if group is not None:
+                group.rows += int(mask.sum())
+                lowest.offer_batch(mask, (tier, priority), file_index, places)
+
+    def chosen(self) -> list[tuple[SampleGroup, list[tuple[int, int]]]]:
+        """The groups and, for each, the (ledger file, row) places of its sampled rows.
+
+        Random draws are shown in ledger order; the pairs above the threshold
+        closest to it first.
+        """
+        groups = [(self.kept, sorted(self.kept_rows.items()))]
+        groups.append((self.above, self.above_rows.items()))
+        groups += [(group, sorted(lowest.items())) for group, lowest in self.reasons.values()]
+        return groups
 
 
-def lowest(mask: np.ndarray, key: np.ndarray, count: int, preferred: np.ndarray) -> np.ndarray:
-    """Up to ``count`` positions where ``mask`` holds with the smallest ``key``, preferred first."""
-    chosen: list[int] = []
-    for part in (mask & preferred, mask & ~preferred):
-        candidates = np.flatnonzero(part)
-        order = candidates[np.argsort(key[candidates], kind="stable")]
-        chosen.extend(order[: count - len(chosen)].tolist())
-    return np.asarray(chosen, dtype=np.int64)
-
-
-def sample_pool(chunks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Rows in a few randomly chosen chunks (and rows with no chunk): where samples come from."""
-    present = np.unique(chunks[np.isfinite(chunks)])
-    if present.size > POOL_CHUNKS:
-        present = rng.choice(present, size=POOL_CHUNKS, replace=False)
-    return ~np.isfinite(chunks) | np.isin(chunks, present)
-
-
-def choose_samples(
-    scan: pa.Table, thresholds: Thresholds, reasons: list[tuple[str, str, str]], seed: int = 0
-) -> list[tuple[SampleGroup, np.ndarray]]:
-    """The groups and, for each, the scan positions of its sampled rows.
-
-    ``reasons`` is (code, status, description) for every reason in the funnel.
-    """
-    rng = np.random.default_rng(seed)
-    status = as_labels(scan["status"], "unknown")
-    reason = as_labels(scan["reason"], "")
-    scores = as_numpy(scan["clip_score"])
-    has_image = ~np.asarray(pc.is_null(scan["image_format"]).to_numpy(zero_copy_only=False))
-    preferred = sample_pool(as_numpy(scan["chunk"]), rng)
-    kept = status == Status.KEPT.value
-    groups = []
-    group = SampleGroup("kept", "Kept pairs", "a random sample of the kept pairs", int(kept.sum()))
-    groups.append((group, pick(kept, KEPT_SAMPLES, rng, preferred)))
-    groups.append(above_threshold(scan, thresholds, kept, scores, preferred))
-    for code, code_status, description in reasons:
-        mask = reason == code if code != "(no reason)" else (reason == "") & ~kept
-        title = f"{code_status.capitalize()}: {code}"
-        group = SampleGroup(f"reason-{code}", title, description, int(mask.sum()))
-        chosen = pick(mask, REASON_SAMPLES, rng, preferred & has_image, preferred, has_image)
-        groups.append((group, chosen))
-    return groups
-
-
-def above_threshold(
-    scan: pa.Table,
-    thresholds: Thresholds,
-    kept: np.ndarray,
-    scores: np.ndarray,
-    preferred: np.ndarray,
-) -> tuple[SampleGroup, np.ndarray]:
+def above_threshold_group(thresholds: Thresholds) -> SampleGroup:
     """Kept pairs with the smallest margin over the threshold each had to clear."""
-    scored = kept & np.isfinite(scores)
     if thresholds.any:
-        margin = scores - row_thresholds(as_labels(scan["language"], ""), thresholds)
         title, text = "Kept pairs just above the threshold", "the kept pairs closest to their"
         text += " CLIP threshold: what the threshold lets through"
     else:
-        margin = scores
         title, text = "Lowest-scored kept pairs", "no CLIP threshold in force: the kept pairs"
         text += " with the lowest CLIP scores"
-    group = SampleGroup("above-threshold", title, text, int(scored.sum()))
-    return group, lowest(scored, margin, KEPT_SAMPLES, preferred)
+    return SampleGroup("above-threshold", title, text, 0)
 
 
-def read_rows(dataset: ds.Dataset, scan: pa.Table, positions: np.ndarray) -> list[dict[str, Any]]:
-    """The full ledger rows (DETAIL_COLUMNS) at scan ``positions``, in the order given."""
-    if positions.size == 0:
-        return []
-    fragments = list(dataset.get_fragments())
-    columns = [name for name in DETAIL_COLUMNS if name in dataset.schema.names]
-    where = scan.select(["fragment", "offset"]).take(pa.array(positions))
-    by_fragment: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for slot, (fragment, offset) in enumerate(
-        zip(where["fragment"].to_pylist(), where["offset"].to_pylist(), strict=True)
-    ):
-        by_fragment[fragment].append((slot, offset))
-    rows: list[dict[str, Any]] = [{} for _ in range(positions.size)]
-    for fragment, wanted in by_fragment.items():
-        scanner = fragments[fragment].scanner(schema=dataset.schema, columns=columns)
-        table = scanner.take(pa.array([offset for _, offset in wanted]))
-        for (slot, _), row in zip(wanted, table.to_pylist(), strict=True):
-            rows[slot] = {name: row.get(name) for name in DETAIL_COLUMNS}
+def read_rows(files: LedgerFiles, places: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """The full ledger rows (DETAIL_COLUMNS) at (file, row) ``places``, in the order given.
+
+    Only the row groups that hold a wanted row are read.
+    """
+    rows: list[dict[str, Any]] = [{} for _ in places]
+    by_file: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for slot, (file_index, offset) in enumerate(places):
+        by_file[file_index].append((slot, offset))
+    for file_index, wanted in by_file.items():
+        with files.outputs.filesystem.open_input_file(files.paths[file_index]) as stream:
+            parquet = pq.ParquetFile(stream)
+            columns = [name for name in DETAIL_COLUMNS if name in parquet.schema_arrow.names]
+            sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+            starts = np.concatenate([[0], np.cumsum(sizes)])
+            groups = sorted({int(np.searchsorted(starts, o, side="right")) - 1 for _, o in wanted})
+            table = parquet.read_row_groups(groups, columns=columns)
+            read_before = np.cumsum([0] + [sizes[g] for g in groups])
+            first_rows = dict(zip(groups, read_before.tolist(), strict=False))
+            local = []
+            for _, offset in wanted:
+                group = int(np.searchsorted(starts, offset, side="right")) - 1
+                local.append(first_rows[group] + offset - int(starts[group]))
+            taken = table.take(pa.array(local, pa.int64())).to_pylist()
+            for (slot, _), row in zip(wanted, taken, strict=True):
+                rows[slot] = {name: row.get(name) for name in DETAIL_COLUMNS}
     return rows
 
 

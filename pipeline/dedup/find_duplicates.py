@@ -138,15 +138,15 @@ def to_member(element: tuple[str, Iterable[tuple]]) -> Member:
 
 def _image_step(element: tuple[str, Iterable[Member]]) -> Iterator:
     _, members = element
-    dropped, survivors = drop_image_repeats(list(members))
+    dropped, survivors = drop_image_repeats(members)
     for row in dropped:
         yield beam.pvalue.TaggedOutput("decided", row)
     yield from survivors
 
 
-def _caption_step(element: tuple[str, Iterable[Member]], config: DedupConfig) -> list[dict]:
+def _caption_step(element: tuple[str, Iterable[Member]], config: DedupConfig) -> Iterator[dict]:
     _, members = element
-    return decide_caption_cluster(list(members), config)
+    return decide_caption_cluster(members, config)
 
 
 class FindDuplicates(beam.PTransform):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import apache_beam as beam
@@ -20,13 +20,19 @@ from paircurate.pipeline import filesystem as fs
 from paircurate.schemas.config import InputConfig
 from paircurate.schemas.records import as_text, carried_field, valid_text
 from paircurate.transforms.ingest.inputs import (
+    SPLIT_BYTES,
+    SPLIT_ROWS,
+    SPLITTABLE_TEXT,
     Columns,
     InputError,
+    Piece,
     check_columns,
+    count_piece_rows,
     detect_format,
-    file_columns,
+    inspect_file,
     make_uid,
-    read_rows,
+    plan_pieces,
+    read_piece_rows,
 )
 from paircurate.transforms.output.ledger import drop
 
@@ -41,6 +47,7 @@ class InputPlan:
     files: tuple[str, ...]
     columns: Columns
     carried: tuple[pa.Field, ...]
+    pieces: tuple[Piece, ...] = ()  # the parts of the files that workers read
 
 
 def expand_inputs(patterns: tuple[str, ...]) -> list[str]:
@@ -71,38 +78,42 @@ def _is_input_name(path: str) -> bool:
     return True
 
 
-def plan_inputs(config: InputConfig) -> InputPlan:
-    """Check every input file's columns and settle the carried columns' types."""
+def plan_inputs(
+    config: InputConfig, split_bytes: int = SPLIT_BYTES, split_rows: int = SPLIT_ROWS
+) -> InputPlan:
+    """Check every input file's columns, settle the carried columns' types, split the files.
+
+    Each file is opened once. Parquet files split by runs of row groups (from
+    the footer), uncompressed TSV/JSONL files by byte ranges (from the size),
+    so one large file spreads over workers; see ``inputs.plan_pieces``.
+    """
     columns = Columns(config.url_col, config.caption_col, tuple(config.keep_cols))
     files = expand_inputs(config.input)
     types: dict[str, set[pa.DataType]] = {name: set() for name in columns.keep}
     any_rows = False
+    pieces: list[Piece] = []
     for path in files:
         fmt, gzipped = detect_format(path)
         try:
             with fs.open_read(path, gzipped) as stream:
-                found = file_columns(stream, fmt)
-            if found:
-                check_columns(list(found), columns, path)
-            any_rows = any_rows or (bool(found) and _has_rows(path, fmt, gzipped, columns))
+                facts = inspect_file(stream, fmt)
+            if facts.columns:
+                check_columns(list(facts.columns), columns, path)
+            any_rows = any_rows or facts.has_rows
         except InputError:
             raise
         except Exception as error:  # noqa: BLE001 - any unreadable file stops the job here
             raise InputError(f"{path}: cannot read it as {fmt}: {error}") from error
         for name in columns.keep:
-            types[name].add(found.get(name, pa.null()))
+            types[name].add(facts.columns.get(name, pa.null()))
+        pieces += plan_pieces(path, fmt, gzipped, facts, split_bytes, split_rows)
     if not any_rows:
         raise InputError(f"--input {list(config.input)}: the input has no rows")
     carried = tuple(
         carried_field(name, next(iter(kinds)) if len(kinds) == 1 else pa.string())
         for name, kinds in types.items()
     )
-    return InputPlan(tuple(files), columns, carried)
-
-
-def _has_rows(path: str, fmt: str, gzipped: bool, columns: Columns) -> bool:
-    with fs.open_read(path, gzipped) as stream:
-        return next(read_rows(stream, fmt, columns), None) is not None
+    return InputPlan(tuple(files), columns, carried, tuple(pieces))
 
 
 def row_from_parsed(values: dict[str, Any], columns: Columns) -> dict[str, Any]:
@@ -115,20 +126,47 @@ def row_from_parsed(values: dict[str, Any], columns: Columns) -> dict[str, Any]:
     return row
 
 
+class CountRowsDoFn(beam.DoFn):
+    """(path, (start, rows)) of each range of a split text file."""
+
+    def process(self, piece: Piece) -> Iterator[tuple[str, tuple[int, int]]]:
+        fmt, gzipped = detect_format(piece.path)
+        if piece.whole or gzipped or fmt not in SPLITTABLE_TEXT:
+            return
+        with fs.open_read(piece.path, gzipped) as stream:
+            yield piece.path, (piece.start, count_piece_rows(stream, fmt, piece))
+
+
+def first_rows(counted: tuple[str, Iterable[tuple[int, int]]]) -> Iterator[tuple[tuple, int]]:
+    """((path, start), number of its first row) of each range of one file, from the counts."""
+    path, ranges = counted
+    number = 0
+    for start, rows in sorted(ranges):
+        yield (path, start), number
+        number += rows
+
+
 class ReadFileDoFn(beam.DoFn):
-    """Emit one row dict per input row of a file; unparseable lines become failed rows."""
+    """Emit one row dict per input row of a piece; unparseable lines become failed rows.
+
+    Rows keep the numbers they have in the whole file (``first_rows`` holds them
+    for text ranges), so uids and the ledger do not depend on how files split.
+    """
 
     def __init__(self, columns: Columns):
         self.columns = columns
         self.rows_read = Metrics.counter("paircurate", "read_rows")
         self.read_ms = Metrics.counter("paircurate", "read_ms")
 
-    def process(self, path: str) -> Iterator[dict[str, Any]]:
+    def process(self, piece: Piece, first_rows: dict | None = None) -> Iterator[dict]:
+        if piece.first_row is None:
+            piece = replace(piece, first_row=(first_rows or {})[(piece.path, piece.start)])
+        path = piece.path
         fmt, gzipped = detect_format(path)
         started = time.perf_counter()
         count = 0
         with fs.open_read(path, gzipped) as stream:
-            for parsed in read_rows(stream, fmt, self.columns):
+            for parsed in read_piece_rows(stream, fmt, self.columns, piece):
                 if parsed.parse_error is None:
                     row = row_from_parsed(parsed.values, self.columns)
                 else:
@@ -143,3 +181,31 @@ class ReadFileDoFn(beam.DoFn):
         self.rows_read.inc(count)
         self.read_ms.inc(int((time.perf_counter() - started) * 1000))
         log.info("read %d rows from %s", count, path)
+
+
+class ReadInputs(beam.PTransform):
+    """Pieces of the input files -> one row dict per input row, pieces spread over workers.
+
+    A text range's first row number is the count of the file's rows before it,
+    counted in parallel (``CountRows``) and handed to ``Read`` as a side input.
+    """
+
+    def __init__(self, plan: InputPlan):
+        super().__init__()
+        self.plan = plan
+
+    def expand(self, pipeline):
+        pieces = (
+            pipeline
+            | "InputPieces" >> beam.Create(list(self.plan.pieces))
+            | "SpreadPieces" >> beam.Reshuffle()
+        )
+        counted = (
+            pieces
+            | "CountRows" >> beam.ParDo(CountRowsDoFn())
+            | "ByFile" >> beam.GroupByKey()
+            | "FirstRows" >> beam.FlatMap(first_rows)
+        )
+        return pieces | "Read" >> beam.ParDo(
+            ReadFileDoFn(self.plan.columns), first_rows=beam.pvalue.AsDict(counted)
+        )

@@ -81,6 +81,80 @@ def test_carried_columns_keep_their_type_unless_files_disagree(tmp_path):
     assert mixed.carried[0].type == pa.string()
 
 
+def test_planning_opens_each_input_file_once(tmp_path, monkeypatch):
+    from paircurate.pipeline import filesystem as fs
+
+    files = _write_formats(_table(), tmp_path / "in")
+    (tmp_path / "in" / "e.csv").write_text("link,text\n\n")  # a header and a blank line
+    opened: list[str] = []
+    real_open = fs.open_read
+
+    def counting_open(path, gzipped=False):
+        opened.append(path)
+        return real_open(path, gzipped)
+
+    monkeypatch.setattr(fs, "open_read", counting_open)
+    config = InputConfig(input=(str(tmp_path / "in"),), url_col="link", caption_col="text")
+    plan = plan_inputs(config)
+    assert sorted(opened) == sorted(plan.files) == sorted([*files, str(tmp_path / "in" / "e.csv")])
+
+
+def _check_pipeline_rows(plan, expected: list[tuple]) -> None:
+    import apache_beam as beam
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from paircurate.pipeline.ingest.read import ReadInputs
+
+    with beam.Pipeline(runner=FnApiRunner()) as pipeline:
+        rows = pipeline | ReadInputs(plan)
+        keys = rows | beam.Map(lambda r: (r["source"], r["row_number"], r["uid"], r.get("caption")))
+        assert_that(keys, equal_to(expected))
+
+
+def _read_whole(plan) -> list[tuple]:
+    from paircurate.pipeline.ingest.read import row_from_parsed
+    from paircurate.transforms.ingest.inputs import detect_format, read_rows
+
+    found = []
+    for path in plan.files:
+        with open(path, "rb") as stream:
+            for parsed in read_rows(stream, detect_format(path)[0], plan.columns):
+                if parsed.parse_error:
+                    uid, caption = make_uid(None, f"{path}:{parsed.row_number}"), None
+                else:
+                    row = row_from_parsed(parsed.values, plan.columns)
+                    uid, caption = row["uid"], row["caption"]
+                found.append((path, parsed.row_number, uid, caption))
+    return found
+
+
+def test_large_files_split_into_pieces_read_the_same_rows(tmp_path):
+    n = 120
+    table = pa.table({
+        "link": [f"http://example.com/{i}.jpg" for i in range(n)],
+        "text": [f"caption {i}\nwith a second line" if i % 7 == 0 else f"c {i}" for i in range(n)],
+    })  # fmt: skip
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pq.write_table(table, folder / "a.parquet", row_group_size=10)
+    rows = table.to_pylist()
+    lines = ["link\ttext"] + [f"{r['link']}\t{r['text'].splitlines()[0]}" for r in rows]
+    lines[40] = "a broken line"
+    (folder / "b.tsv").write_text("\n".join(lines) + "\n")
+    with open(folder / "c.jsonl", "w") as stream:
+        for row in table.to_pylist():
+            stream.write(json.dumps(row) + "\n\n")
+    config = InputConfig(input=(str(folder),), url_col="link", caption_col="text")
+    whole = plan_inputs(config)
+    split = plan_inputs(config, split_bytes=300, split_rows=25)
+    assert len(whole.pieces) == 3 and len(split.pieces) > 20
+    expected = _read_whole(whole)
+    assert len(expected) == 3 * n
+    _check_pipeline_rows(whole, expected)
+    _check_pipeline_rows(split, expected)
+
+
 @pytest.mark.slow
 def test_every_format_reads_the_same_pairs(web, server, tmp_path):
     rows = [web.entry(i) for i in range(len(web)) if web.entry(i).label == "clean"][:6]

@@ -21,7 +21,8 @@ runner and any number of workers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import heapq
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,74 +74,142 @@ def decision(member: Member, **fields: str | None) -> dict[str, object]:
     }
 
 
-def drop_image_repeats(members: Sequence[Member]) -> tuple[list[dict], list[Member]]:
-    """Rule 1 for one image cluster: (decisions of the dropped repeats, the survivor)."""
-    ordered = sorted(members, key=lambda m: m.rank)
-    keeper, repeats = ordered[0], ordered[1:]
+def drop_image_repeats(members: Iterable[Member]) -> tuple[Iterator[dict], list[Member]]:
+    """Rule 1 for one image cluster: (decisions of the dropped repeats, the survivor).
+
+    ``members`` is read twice (Beam's grouped values can be) and never held: one
+    pass finds the keeper, the returned iterator makes the other pass.
+    """
+    keeper = min(members, key=lambda m: m.rank)
     detail = f"same image as {keeper.uid}, whatever the caption"
-    dropped = [
+    dropped = (
         decision(m, reason="image_duplicate", reason_detail=detail, duplicate_of=keeper.uid)
-        for m in repeats
-    ]
+        for m in members
+        if m.rank != keeper.rank
+    )
     return dropped, [keeper]
 
 
-def _pair_groups(members: Sequence[Member], config: DedupConfig) -> list[list[int]]:
-    """Indexes of members in one pair cluster: same image cluster, or close pHashes."""
-    sets: DisjointSets[int] = DisjointSets()
-    first_of_image: dict[str, int] = {}
-    for i, member in enumerate(members):
+class _PairGroups:
+    """Rule 2's pair clusters of one caption cluster, from one pass and without its members.
+
+    Members of one image cluster, or whose pHashes are close, form a pair
+    cluster. The pass keeps one entry per image cluster (or per image outside
+    any) and one per distinct pHash, so a caption repeated over a million
+    copies of one image costs a handful of entries.
+    """
+
+    def __init__(self, members: Iterable[Member], config: DedupConfig):
+        self.sets: DisjointSets[int] = DisjointSets()
+        self.best: list[Member] = []
+        self.count: list[int] = []
+        self.perceptual = config.perceptual_images
+        index: dict[tuple[str, str], int] = {}
+        first_of_hash: dict[int, int] = {}
+        for member in members:
+            key = self.key(member)
+            if key is None:
+                continue
+            node = index.setdefault(key, len(self.best))
+            if node == len(self.best):
+                self.best.append(member)
+                self.count.append(0)
+            elif member.rank < self.best[node].rank:
+                self.best[node] = member
+            self.count[node] += 1
+            if self.perceptual and member.has_image:
+                self.sets.union(node, first_of_hash.setdefault(member.node[3], node))
+        if len(first_of_hash) > 1:
+            hashes = np.array(list(first_of_hash), dtype=np.int64).view(np.uint64)
+            holders = list(first_of_hash.values())
+            for a, b in near_duplicate_pairs(hashes, config.phash_max_distance):
+                self.sets.union(holders[a], holders[b])
+        self.keeper: dict[int, Member] = {}
+        self.size: dict[int, int] = {}
+        for node in range(len(self.best)):
+            root = self.sets.find(node)
+            best = self.keeper.get(root)
+            if best is None or self.best[node].rank < best.rank:
+                self.keeper[root] = self.best[node]
+            self.size[root] = self.size.get(root, 0) + self.count[node]
+        self.index = index
+
+    def key(self, member: Member) -> tuple[str, str] | None:
         if member.image_root is not None:
-            sets.union(i, first_of_image.setdefault(member.image_root, i))
-    if config.perceptual_images:
-        with_image = [i for i, m in enumerate(members) if m.has_image]
-        hashes = np.array([members[i].node[3] for i in with_image], dtype=np.int64)
-        hashes = hashes.view(np.uint64)
-        for a, b in near_duplicate_pairs(hashes, config.phash_max_distance):
-            sets.union(with_image[a], with_image[b])
-    groups: dict[int, list[int]] = {}
-    for i in range(len(members)):
-        groups.setdefault(sets.find(i), []).append(i)
-    return [group for group in groups.values() if len(group) > 1]
+            return ("image", member.image_root)
+        if self.perceptual and member.has_image:
+            return ("uid", member.uid)
+        return None  # no image to compare: never in a pair cluster
+
+    def keeper_of(self, member: Member) -> Member | None:
+        """The kept pair of the member's pair cluster, or None when it is in none."""
+        key = self.key(member)
+        if key is None:
+            return None
+        root = self.sets.find(self.index[key])
+        return self.keeper[root] if self.size[root] > 1 else None
 
 
-def decide_caption_cluster(members: Sequence[Member], config: DedupConfig) -> list[dict]:
-    """Rules 2-4 for the members of one caption cluster: a decision for each of them."""
-    members = sorted(members, key=lambda m: m.rank)
-    decided: dict[int, dict] = {}
-    if config.near_duplicates:
-        for group in _pair_groups(members, config):
-            keeper = members[group[0]]  # members are in rank order, and so is each group
-            for i in group:
-                fields: dict[str, str | None] = {"cluster_id": keeper.uid}
-                if i != group[0]:
-                    fields.update(
-                        reason="near_duplicate",
-                        reason_detail=_pair_detail(members[i], keeper),
-                        duplicate_of=keeper.uid,
-                    )
-                decided[i] = decision(members[i], **fields)
-    survivors = [i for i in range(len(members)) if decided.get(i, {}).get("reason") is None]
-    if config.drop_caption_repeats and survivors:
-        keeper = members[survivors[0]]
-        for i in survivors[1:]:
-            decided[i] = {
-                **decided.get(i, decision(members[i])),
-                "reason": "caption_duplicate",
-                "reason_detail": f"caption near-duplicates the kept pair {keeper.uid}",
-                "duplicate_of": keeper.uid,
-            }
-        survivors = survivors[:1]
+def decide_caption_cluster(members: Iterable[Member], config: DedupConfig) -> Iterator[dict]:
+    """Rules 2-4 for the members of one caption cluster: a decision for each of them.
+
+    ``members`` must be re-iterable (Beam's grouped values are): it is read in
+    three passes (pair clusters, survivors, decisions) and never held, so a
+    caption repeated millions of times fits one worker.
+    """
+    groups = _PairGroups(members, config) if config.near_duplicates else None
+
+    def pair_keeper(member: Member) -> Member | None:
+        return groups.keeper_of(member) if groups is not None else None
+
     cap = config.caption_cluster_cap
-    if cap and len(survivors) > cap:
-        detail = f"caption cluster of {len(survivors)} pairs keeps the best {cap}"
-        for i in survivors[cap:]:
-            decided[i] = {
-                **decided.get(i, decision(members[i])),
-                "reason": "caption_cluster_cap",
-                "reason_detail": detail,
-            }
-    return [decided.get(i) or decision(members[i]) for i in range(len(members))]
+    wanted = 1 if config.drop_caption_repeats else (cap or 0)
+    best, surviving = _best_survivors(members, pair_keeper, wanted) if wanted else ([], 0)
+    best_ranks = {m.rank for m in best}
+    capped = not config.drop_caption_repeats and cap and surviving > cap
+    for member in members:
+        fields: dict[str, str | None] = {}
+        keeper = pair_keeper(member)
+        if keeper is not None:
+            fields["cluster_id"] = keeper.uid
+            if keeper.rank != member.rank:
+                fields.update(
+                    reason="near_duplicate",
+                    reason_detail=_pair_detail(member, keeper),
+                    duplicate_of=keeper.uid,
+                )
+                yield decision(member, **fields)
+                continue
+        if config.drop_caption_repeats and best and member.rank != best[0].rank:
+            fields.update(
+                reason="caption_duplicate",
+                reason_detail=f"caption near-duplicates the kept pair {best[0].uid}",
+                duplicate_of=best[0].uid,
+            )
+        elif capped and member.rank not in best_ranks:
+            fields.update(
+                reason="caption_cluster_cap",
+                reason_detail=f"caption cluster of {surviving} pairs keeps the best {cap}",
+            )
+        yield decision(member, **fields)
+
+
+def _best_survivors(
+    members: Iterable[Member], pair_keeper: Callable[[Member], Member | None], wanted: int
+) -> tuple[list[Member], int]:
+    """The ``wanted`` best members the pair rule left, in rank order, and how many it left."""
+    surviving = 0
+
+    def survivors() -> Iterator[Member]:
+        nonlocal surviving
+        for member in members:
+            keeper = pair_keeper(member)
+            if keeper is None or keeper.rank == member.rank:
+                surviving += 1
+                yield member
+
+    best = heapq.nsmallest(wanted, survivors(), key=lambda m: m.rank)
+    return best, surviving
 
 
 def _pair_detail(member: Member, keeper: Member) -> str:

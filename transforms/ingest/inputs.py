@@ -12,7 +12,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -93,6 +93,177 @@ def file_columns(stream: IO[bytes], fmt: str) -> dict[str, pa.DataType]:
     return {}
 
 
+@dataclass(frozen=True)
+class FileFacts:
+    """What planning learns from one open of an input file."""
+
+    columns: dict[str, pa.DataType]
+    has_rows: bool
+    size: int | None = None  # bytes, where the stream can tell
+    row_groups: tuple[int, ...] = ()  # Parquet: rows per row group
+    header: tuple[str, ...] = ()  # CSV/TSV: the header's names
+
+
+def inspect_file(stream: IO[bytes], fmt: str) -> FileFacts:
+    """Columns, whether any row follows, and what splitting needs, from one open stream.
+
+    Parquet answers from its footer; a text file is read up to its first row.
+    """
+    if fmt == "parquet":
+        parquet = pq.ParquetFile(_seekable(stream))
+        found = {f.name: f.type for f in parquet.schema_arrow}
+        metadata = parquet.metadata
+        groups = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
+        return FileFacts(found, metadata.num_rows > 0, row_groups=groups)
+    found = file_columns(stream, fmt)
+    if fmt == "jsonl" or not found:
+        has_rows = bool(found)  # a JSONL file's columns come from its first row
+    else:  # after a CSV/TSV header, any non-empty line is a row (or an invalid row)
+        has_rows = any(line.rstrip(b"\r\n") for line in stream)
+    header = tuple(found) if fmt in ("csv", "tsv") else ()
+    return FileFacts(found, has_rows, size=_size(stream), header=header)
+
+
+def _size(stream: IO[bytes]) -> int | None:
+    try:
+        return stream.seek(0, io.SEEK_END)
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+# -- pieces: the parts of a file that workers read -----------------------------------------
+
+SPLIT_BYTES = 64 * 2**20  # a text piece's size; Parquet pieces hold this many rows at most
+SPLIT_ROWS = 1_000_000
+SPLITTABLE_TEXT = ("tsv", "jsonl")  # one line is one record; CSV quotes may hold newlines
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A part of one input file that one worker reads.
+
+    Parquet: row groups ``start`` to ``stop``. TSV and JSONL: the records whose
+    line starts at a byte in ``start`` to ``stop``. ``stop`` None: to the end.
+    Rows are numbered as in the whole file; ``first_row`` is None for a text
+    range until its records before it are counted (``count_piece_rows``).
+    """
+
+    path: str
+    start: int = 0
+    stop: int | None = None
+    first_row: int | None = 0
+    header: tuple[str, ...] = ()  # TSV: the file's header, for a range after the first
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.stop is None
+
+
+def plan_pieces(
+    path: str, fmt: str, gzipped: bool, facts: FileFacts, split_bytes: int = SPLIT_BYTES,
+    split_rows: int = SPLIT_ROWS,
+) -> list[Piece]:  # fmt: skip
+    """The pieces of one file: Parquet by runs of row groups, TSV/JSONL by byte ranges.
+
+    A gzipped file cannot be read from the middle, and a CSV record may span
+    lines inside quotes: those are read whole.
+    """
+    if gzipped:
+        return [Piece(path)]
+    if fmt == "parquet" and len(facts.row_groups) > 1:
+        pieces, start, first, rows = [], 0, 0, 0
+        for index, count in enumerate(facts.row_groups):
+            if rows and rows + count > split_rows:
+                pieces.append(Piece(path, start, index, first))
+                start, first, rows = index, first + rows, 0
+            rows += count
+        stop = len(facts.row_groups) if pieces else None
+        return [*pieces, Piece(path, start, stop, first)] if pieces else [Piece(path)]
+    if fmt in SPLITTABLE_TEXT and facts.size and facts.size > split_bytes:
+        starts = range(0, facts.size, split_bytes)
+        return [
+            Piece(path, start, min(start + split_bytes, facts.size), 0 if start == 0 else None,
+                  facts.header)
+            for start in starts
+        ]  # fmt: skip
+    return [Piece(path)]
+
+
+def _range_lines(stream: IO[bytes], start: int, stop: int | None) -> Iterator[bytes]:
+    """The lines of a file that start at a byte in [start, stop), whole."""
+    position = 0
+    if start > 0:
+        stream.seek(start - 1)
+        position = start - 1 + len(stream.readline())  # the line under way belongs before
+    while stop is None or position < stop:
+        line = stream.readline()
+        if not line:
+            return
+        position += len(line)
+        yield line
+
+
+class _LinesStream(io.RawIOBase):
+    """A readable stream over an iterator of byte lines."""
+
+    def __init__(self, lines: Iterator[bytes]):
+        self.lines, self.pending = lines, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.pending:
+            self.pending = next(self.lines, b"")
+            if not self.pending:
+                return 0
+        n = min(len(buffer), len(self.pending))
+        buffer[:n], self.pending = self.pending[:n], self.pending[n:]
+        return n
+
+
+def read_piece_rows(
+    stream: IO[bytes], fmt: str, columns: Columns, piece: Piece
+) -> Iterator[ParsedRow]:
+    """The rows of one piece, numbered as in the whole file."""
+    if piece.whole:
+        yield from read_rows(stream, fmt, columns)
+        return
+    if piece.first_row is None:
+        raise ValueError(f"{piece}: the rows before this range are not counted")
+    if fmt == "parquet":
+        parquet = pq.ParquetFile(_seekable(stream))
+        groups = list(range(piece.start, piece.stop or parquet.num_row_groups))
+        yield from _parquet_batches(parquet, columns, groups, piece.first_row)
+        return
+    lines = _range_lines(stream, piece.start, piece.stop)
+    if fmt == "jsonl":
+        yield from _jsonl_lines(lines, columns, piece.first_row)
+        return
+    reader = _tsv_reader(lines, piece.start)
+    names = next(reader, None) if piece.start == 0 else list(piece.header)
+    if names:
+        yield from _csv_records(reader, names, columns, True, piece.first_row)
+
+
+def count_piece_rows(stream: IO[bytes], fmt: str, piece: Piece) -> int:
+    """How many rows a text range holds: what numbers the rows of the ranges after it."""
+    lines = _range_lines(stream, piece.start, piece.stop)
+    if fmt == "jsonl":
+        return sum(1 for line in lines if line.strip())
+    reader = _tsv_reader(lines, piece.start)
+    if piece.start == 0 and not next(reader, None):
+        return 0
+    return sum(1 for _ in _csv_outcomes(reader))
+
+
+def _tsv_reader(lines: Iterator[bytes], start: int):
+    raw = io.BufferedReader(_LinesStream(lines))
+    encoding = "utf-8-sig" if start == 0 else "utf-8"  # a BOM only opens a file
+    text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+    return csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE)
+
+
 def check_columns(found: Sequence[str], columns: Columns, path: str) -> None:
     """Fail with the flag to use when a needed column is missing."""
     missing = [name for name in columns.wanted if name not in found]
@@ -120,9 +291,16 @@ def _seekable(stream: IO[bytes]) -> IO[bytes]:
 
 
 def _parquet_rows(stream: IO[bytes], _fmt: str, columns: Columns) -> Iterator[ParsedRow]:
-    parquet = pq.ParquetFile(_seekable(stream))
-    number = 0
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns.wanted):
+    yield from _parquet_batches(pq.ParquetFile(_seekable(stream)), columns, None, 0)
+
+
+def _parquet_batches(
+    parquet: pq.ParquetFile, columns: Columns, row_groups: list[int] | None, number: int
+) -> Iterator[ParsedRow]:
+    batches = parquet.iter_batches(
+        batch_size=BATCH_ROWS, row_groups=row_groups, columns=columns.wanted
+    )
+    for batch in batches:
         for values in batch.to_pylist():
             yield ParsedRow(number, values)
             number += 1
@@ -145,32 +323,46 @@ def _csv_rows(stream: IO[bytes], fmt: str, columns: Columns) -> Iterator[ParsedR
     tsv = fmt == "tsv"
     reader = csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else csv.reader(text)
     names = next(reader, None)
-    if not names:
-        return
-    positions = {name: names.index(name) for name in columns.wanted}
-    number = 0
+    if names:
+        yield from _csv_records(reader, names, columns, tsv, 0)
+
+
+def _csv_outcomes(reader) -> Iterator[list[str] | str]:
+    """Each record's fields, or the csv module's complaint about it; blank lines skipped."""
     while True:
         try:
             fields = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
-            yield ParsedRow(number, parse_error=f"line {reader.line_num}: {error}")
+            yield f"line {reader.line_num}: {error}"
         else:
-            if not fields:  # blank line
-                continue
-            if len(fields) == len(names):
-                yield ParsedRow(number, {name: fields[i] for name, i in positions.items()})
-            else:
-                line = ("\t" if tsv else ",").join(fields)
-                detail = f"{len(fields)} fields where the header has {len(names)}: {line[:200]!r}"
-                yield ParsedRow(number, parse_error=detail)
+            if fields:
+                yield fields
+
+
+def _csv_records(
+    reader, names: list[str], columns: Columns, tsv: bool, number: int
+) -> Iterator[ParsedRow]:
+    positions = {name: names.index(name) for name in columns.wanted}
+    for fields in _csv_outcomes(reader):
+        if isinstance(fields, str):
+            yield ParsedRow(number, parse_error=fields)
+        elif len(fields) == len(names):
+            yield ParsedRow(number, {name: fields[i] for name, i in positions.items()})
+        else:
+            line = ("\t" if tsv else ",").join(fields)
+            detail = f"{len(fields)} fields where the header has {len(names)}: {line[:200]!r}"
+            yield ParsedRow(number, parse_error=detail)
         number += 1
 
 
 def _jsonl_rows(stream: IO[bytes], _fmt: str, columns: Columns) -> Iterator[ParsedRow]:
-    number = 0
-    for line in stream:
+    yield from _jsonl_lines(stream, columns, 0)
+
+
+def _jsonl_lines(lines: Iterable[bytes], columns: Columns, number: int) -> Iterator[ParsedRow]:
+    for line in lines:
         if not line.strip():
             continue
         try:

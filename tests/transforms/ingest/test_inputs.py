@@ -19,6 +19,7 @@ from paircurate.transforms.ingest.inputs import (
     check_columns,
     detect_format,
     file_columns,
+    inspect_file,
     make_uid,
     read_rows,
 )
@@ -117,7 +118,39 @@ def test_make_uid_accepts_lone_surrogates() -> None:
     assert len(make_uid("http://a.example/\udcff", "x")) == 32
 
 
-# file_columns and check_columns
+# file_columns, inspect_file and check_columns
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "tsv", "jsonl"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_inspect_file_finds_columns_and_rows_in_one_pass(fmt: str, gz: bool) -> None:
+    facts = inspect_file(_stream(_encode(ROWS, fmt), gz), fmt)
+    assert list(facts.columns) == ["url", "caption", "extra"] and facts.has_rows
+
+
+EMPTY_PARQUET = io.BytesIO()
+pq.write_table(pa.table({"url": pa.array([], pa.string())}), EMPTY_PARQUET)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data", "names"),
+    [
+        ("parquet", EMPTY_PARQUET.getvalue(), ["url"]),
+        ("csv", b"url,caption\n\r\n\n", ["url", "caption"]),
+        ("tsv", b"url\tcaption\n\n", ["url", "caption"]),
+        ("jsonl", b"\n\n", []),
+    ],
+)
+def test_inspect_file_of_a_file_without_rows(fmt: str, data: bytes, names: list[str]) -> None:
+    facts = inspect_file(io.BytesIO(data), fmt)
+    assert list(facts.columns) == names and not facts.has_rows
+
+
+def test_inspect_file_counts_a_malformed_line_as_a_row() -> None:
+    facts = inspect_file(io.BytesIO(b"url,caption\n  \n"), "csv")
+    assert (list(facts.columns), facts.has_rows) == (["url", "caption"], True)
+    rows = _read(b"url,caption\n  \n", "csv", Columns("url", "caption"))
+    assert [row.parse_error is not None for row in rows] == [True]  # read_rows agrees
 
 
 def test_file_columns_parquet_keeps_types() -> None:
