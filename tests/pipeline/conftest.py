@@ -80,17 +80,13 @@ def shard_files(output: Path | str, suffix: str) -> list[Path]:
 
 
 def _shared_site_packages() -> list[str]:
-    """This interpreter's third-party folders, the checkout (and its editable install) left out.
+    """This interpreter's third-party folders (site-packages), also where .venv is in the checkout.
 
     A folder named on a line of a .pth file is added to sys.path without its own
-    .pth files being read, so the editable install's finder stays inactive there.
+    .pth files being read, so the editable install's finder stays inactive there
+    and the checkout's sources are not importable.
     """
-    return [
-        entry
-        for entry in sys.path
-        if entry.endswith(("site-packages", "dist-packages"))
-        and not Path(entry).resolve().is_relative_to(CHECKOUT)
-    ]
+    return [entry for entry in sys.path if entry.endswith(("site-packages", "dist-packages"))]
 
 
 def wheel_sources() -> list[str]:
