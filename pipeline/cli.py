@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             stats = retry_failed(args.output, rest)
         else:
             stats = run_demo(args.output, args.pairs, args.seed, rest)
+        if stats is None:  # --output_executable_path: nothing has run yet
+            print("the job is written as a jar; it runs when that jar is submitted")
+            return 0
         print(summary_text(stats, args.output))
     except (ConfigError, InputError) as error:
         print(f"paircurate: error: {error}", file=sys.stderr)

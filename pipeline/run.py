@@ -26,6 +26,11 @@ from paircurate.pipeline.ingest.read import plan_inputs
 from paircurate.pipeline.job import build
 from paircurate.pipeline.memory import limit_malloc_arenas
 from paircurate.pipeline.options import add_config_arguments, config_from_args
+from paircurate.pipeline.runners import (
+    apply_worker_parallelism,
+    check_paths_reach_workers,
+    writes_executable,
+)
 from paircurate.pipeline.scoring.checks import check_clip
 from paircurate.schemas.config import JobConfig
 
@@ -64,11 +69,15 @@ def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
 
     Beam's own default tries to download the Prism runner first, which fails
     offline; FnApiRunner honours --direct_num_workers and --direct_running_mode.
+    Flink, Spark and portable runs get a worker per core of each node unless
+    --sdk_worker_parallelism says otherwise (see ``runners``).
     """
     options = PipelineOptions(beam_args)
-    if any(arg == "--runner" or arg.startswith("--runner=") for arg in beam_args):
-        return beam.Pipeline(options=options)
-    return beam.Pipeline(runner=FnApiRunner(), options=options)
+    if not any(arg == "--runner" or arg.startswith("--runner=") for arg in beam_args):
+        return beam.Pipeline(runner=FnApiRunner(), options=options)
+    pipeline = beam.Pipeline(options=options)
+    apply_worker_parallelism(pipeline, beam_args)
+    return pipeline
 
 
 def package_versions() -> dict[str, str]:
@@ -117,18 +126,21 @@ def run_job(
     """Run the whole job and return the stats document (also in DIR/stats.json).
 
     With ``wait=False`` the job is only submitted (a Dataflow template launch has
-    no job to wait on yet); stats.json then has the counts but no timings.
+    no job to wait on yet); stats.json then has the counts but no timings. So
+    too with ``--output_executable_path``, where the job runs when the jar the
+    job server wrote is submitted.
     """
     limit_malloc_arenas()  # before the local runner starts its threads
+    pipeline = test_pipeline or make_pipeline(list(beam_args))
+    check_paths_reach_workers(config, pipeline.runner, pipeline.options)
     check_clip(config, beam_args)  # the model's name, tag and weights; loads no model
     plan = plan_inputs(config.inputs)
     log.info("reading %d input file(s)", len(plan.files))
     run_info = {"options": recorded_options(config), "versions": package_versions()}
-    pipeline = test_pipeline or make_pipeline(list(beam_args))
     build(pipeline, config, plan, run_info)
     started = time.perf_counter()
     result = pipeline.run()
-    if not wait:
+    if not wait or writes_executable(pipeline.options):
         return None
     result.wait_until_finish()
     duration = time.perf_counter() - started

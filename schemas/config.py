@@ -474,6 +474,12 @@ class OutputConfig:
         "the rows that failed for a reason that may pass (timeouts, 5xx, 429, connection "
         "errors) and merge them into the outputs; what `paircurate retry-failed` sets",
     )
+    allow_local_paths: bool = opt(
+        False,
+        "accept local --input/--output paths with a runner whose workers may not share this "
+        "machine's disk (Dataflow; Flink, Spark or a job server with DOCKER workers, or with a "
+        "remote engine): for a network mount at the same path on every worker",
+    )
 
     def __post_init__(self) -> None:
         _require(bool(self.output), "--output: name the folder the outputs go to")

@@ -4,7 +4,8 @@ The flex launcher runs this file with each template parameter as ``--name=value`
 (underscores, as in flex_template_metadata.json) plus Beam's own options
 (``--runner``, ``--project``, ``--region``, ``--temp_location``,
 ``--sdk_container_image``, ...). Our parameters are turned into the CLI's
-dashed flags; everything else goes to Beam, as with ``paircurate run``.
+dashed flags (a boolean's ``true``/``false`` into ``--x``/``--no-x``);
+everything else goes to Beam, as with ``paircurate run``.
 
 Unlike ``paircurate run`` this does not wait for the job: under the launcher the
 runner only writes the job description (there is no job to wait on yet), so
@@ -15,14 +16,37 @@ from __future__ import annotations
 
 import logging
 import sys
+import typing
 from dataclasses import fields
 
 from paircurate.pipeline.run import parse_args, run_job
-from paircurate.schemas.config import SECTIONS
+from paircurate.schemas.config import SECTIONS, ConfigError
+
+TRUE = {"true", "1", "yes"}
+FALSE = {"false", "0", "no"}
 
 
-def our_flags() -> set[str]:
-    return {field.name for cls in SECTIONS.values() for field in fields(cls)}
+def our_flags() -> dict[str, bool]:
+    """Our option names (underscored), each with whether it is a boolean."""
+    flags = {}
+    for cls in SECTIONS.values():
+        hints = typing.get_type_hints(cls)
+        for field in fields(cls):
+            flags[field.name] = hints[field.name] is bool
+    return flags
+
+
+def boolean_flag(name: str, value: str) -> str:
+    """``text_only``, ``true`` -> ``--text-only``; ``false`` -> ``--no-text-only``.
+
+    A template parameter always has a value, and our CLI's booleans take none.
+    """
+    dashed_name = name.replace("_", "-")
+    if value.lower() in TRUE:
+        return f"--{dashed_name}"
+    if value.lower() in FALSE:
+        return f"--no-{dashed_name}"
+    raise ConfigError(f"{name}={value}: a boolean parameter takes true or false")
 
 
 def dashed(argv: list[str]) -> list[str]:
@@ -31,8 +55,12 @@ def dashed(argv: list[str]) -> list[str]:
     out = []
     for arg in argv:
         name, sep, value = arg.partition("=")
-        if arg.startswith("--") and name[2:] in ours:
-            arg = "--" + name[2:].replace("_", "-") + sep + value
+        option = name[2:]
+        if arg.startswith("--") and option in ours:
+            if ours[option] and sep:
+                arg = boolean_flag(option, value)
+            else:
+                arg = "--" + option.replace("_", "-") + sep + value
         out.append(arg)
     return out
 

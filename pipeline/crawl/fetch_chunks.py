@@ -113,9 +113,11 @@ def image_processes_for(requested: int, pipeline: beam.Pipeline) -> int:
 
     The local runner in one process (its in-memory and multi-threading modes)
     runs every Fetch thread under one GIL, so a pool of image processes lets the
-    image work use the cores. Its multi-processing mode, Dataflow, Spark and
-    Flink already run a worker process per core: a pool there would only
-    oversubscribe them.
+    image work use the cores. Its multi-processing mode and Dataflow run a
+    worker process per core, and so do Flink, Spark and portable runs, which
+    ``runners.apply_worker_parallelism`` gives ``--sdk_worker_parallelism=0``
+    (one per core of each node) unless the user set it: a pool there would
+    only oversubscribe them.
     """
     if requested >= 0:
         return requested

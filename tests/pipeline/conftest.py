@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import tomllib
 
 from paircurate.pipeline.run import run
 from paircurate.synthweb import SyntheticWeb, SyntheticWebServer, WebMix, write_manifest
 
+CHECKOUT = Path(__file__).resolve().parents[2]
 PAIRS = 160
 # The job's read timeout is well under the server's stall, so "slow" rows time
 # out, and well over a busy machine's worst latency, so nothing else does.
@@ -69,3 +74,63 @@ def read_ledger(output: Path | str) -> list[dict]:
 
 def shard_files(output: Path | str, suffix: str) -> list[Path]:
     return sorted(Path(output, "shards").glob(f"*{suffix}"))
+
+
+# --- a Python with paircurate from the wheel only, as a cluster's workers have it ---
+
+
+def _shared_site_packages() -> list[str]:
+    """This interpreter's third-party folders (site-packages), also where .venv is in the checkout.
+
+    A folder named on a line of a .pth file is added to sys.path without its own
+    .pth files being read, so the editable install's finder stays inactive there
+    and the checkout's sources are not importable.
+    """
+    return [entry for entry in sys.path if entry.endswith(("site-packages", "dist-packages"))]
+
+
+def wheel_sources() -> list[str]:
+    """What the wheel is built from: pyproject.toml, the README and the folders it maps."""
+    project = tomllib.loads((CHECKOUT / "pyproject.toml").read_text())
+    folders = project["tool"]["setuptools"]["package-dir"].values()
+    return ["pyproject.toml", "README.md", *sorted(set(folders))]
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """paircurate's wheel, built from a copy of the sources (the checkout keeps no build/)."""
+    source = tmp_path_factory.mktemp("wheel-source")
+    for name in wheel_sources():
+        copy = shutil.copytree if (CHECKOUT / name).is_dir() else shutil.copy2
+        copy(CHECKOUT / name, source / name)
+    folder = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(folder), "."],
+        cwd=source,
+        check=True,
+    )
+    (built,) = folder.glob("paircurate-*.whl")
+    return built
+
+
+@pytest.fixture(scope="session")
+def pool_env(wheel, tmp_path_factory) -> Path:
+    """A virtual environment holding paircurate from the wheel, sharing our third-party packages.
+
+    Creating it with --without-pip and sharing the packages avoids installing
+    torch and Beam again; paircurate itself comes only from the wheel.
+    """
+    env_dir = tmp_path_factory.mktemp("pool-env")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)
+    python = env_dir / "bin" / "python"
+    purelib = subprocess.check_output(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], text=True
+    ).strip()
+    Path(purelib, "shared_packages.pth").write_text("\n".join(_shared_site_packages()) + "\n")
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+         "--target", purelib, str(wheel)],
+        cwd=env_dir,
+        check=True,
+    )  # fmt: skip
+    return env_dir
