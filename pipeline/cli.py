@@ -1,5 +1,6 @@
 """The ``paircurate`` command: ``run`` the job on your lists, ``retry-failed`` what failed for
-a passing reason, ``demo`` it on a synthetic web, or ``report`` on a finished run.
+a passing reason, ``demo`` it on a synthetic web, ``report`` on a finished run, or ``eval``
+a CLIP model (zero-shot classification and retrieval).
 
 ``run``, ``retry-failed`` and ``demo`` end by writing DIR/report.html. If that
 fails, the job's outputs stay complete, the error is logged with the command
@@ -12,6 +13,8 @@ import argparse
 import logging
 import sys
 
+from paircurate.pipeline import eval_command
+from paircurate.pipeline.eval_command import add_eval_arguments
 from paircurate.pipeline.options import add_config_arguments
 from paircurate.schemas.config import ConfigError
 from paircurate.transforms.ingest.inputs import InputError
@@ -65,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="leave thumbnails out of the sample grids (reads no tar files)",
     )
+    evaluate = commands.add_parser(
+        "eval",
+        help="zero-shot classification and image-text retrieval of an open_clip model",
+        description="Evaluate an open_clip model (name and tag, hf-hub: id, checkpoint or "
+        "paircurate-ref) by zero-shot classification of a labelled image set and image-text "
+        "retrieval on captioned pairs; writes a JSON result.",
+    )
+    add_eval_arguments(evaluate)
     return parser
 
 
@@ -74,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
+    if args.command == "eval":
+        if rest:
+            parser.error(f"eval takes no other arguments: {' '.join(rest)}")
+        return eval_command.main(args)
     if args.command == "report":
         if rest:
             parser.error(f"report takes no other arguments: {' '.join(rest)}")

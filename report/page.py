@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from paircurate.report.aggregates import ReportData
 from paircurate.report.data import STATUSES, stored_options
+from paircurate.report.evaluations import read_evaluations
 from paircurate.report.figures import all_charts
 
 SECTIONS = (
@@ -116,12 +117,15 @@ def counters(stats: dict[str, Any]) -> list[tuple[str, Any]]:
 def render(report: ReportData) -> str:
     """The whole page as a string."""
     stats = report.stats
+    evaluations = read_evaluations(report.output_dir)
+    sections = SECTIONS + ((("eval", "Evaluation"),) if evaluations.rows else ())
     template = environment().from_string(
         resources.files("paircurate.report").joinpath(TEMPLATE).read_text(encoding="utf-8")
     )
     return template.render(
         title=report.output_dir,
-        sections=SECTIONS,
+        sections=sections,
+        evaluations=evaluations,
         statuses=STATUSES,
         plotly_js=plotly_script(),
         charts={name: Markup(html) if html else None for name, html in all_charts(report).items()},

@@ -1,6 +1,10 @@
 """Write a manifest and serve the synthetic web until Ctrl-C.
 
 python -m paircurate.synthweb --pairs 10000 --seed 0 --manifest /tmp/pairs.parquet
+
+Or write a labelled, held-out evaluation set (see evalset.py) and exit:
+
+python -m paircurate.synthweb evalset --out /tmp/evalset --images 1200 --seed 0
 """
 
 from __future__ import annotations
@@ -37,6 +41,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["evalset"]:
+        from .evalset import main as evalset_main
+
+        return evalset_main(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     mix = WebMix.clean_only() if args.clean_only else WebMix()
