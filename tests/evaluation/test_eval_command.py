@@ -15,7 +15,7 @@ from clip_benchmark.metrics.zeroshot_classification import zero_shot_classifier
 from paircurate.evaluation import metrics
 from paircurate.pipeline.cli import main
 from paircurate.synthweb.evalset import class_names, write_evalset
-from paircurate.transforms.scoring.reference_scorer import load_reference_scorer
+from paircurate.synthweb.reference_training import load_reference_scorer
 
 IMAGES = 30
 
