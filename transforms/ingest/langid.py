@@ -9,6 +9,10 @@ Every backend's model ships inside its PyPI package; nothing is downloaded at ru
 - ``py3langid``: langid.py's naive Bayes model (bundled ``.npz.xz``).
 - ``langdetect``: the reference (port of Google's language-detection), seeded for determinism.
 
+Every backend's answer then passes the same rules (``language_rules``): codes of a
+macrolanguage's members fold to its ISO 639-1 code, and a text's writing scripts overrule
+answers they exclude (Han without kana is Chinese, not Japanese; Hangul is Korean ...).
+
 Detectors are created once per worker. Each one is picklable: pickling keeps only the
 backend name and the model is (re)loaded lazily on first use in the receiving process.
 """
@@ -23,10 +27,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from paircurate.schemas.config import ConfigError
+from paircurate.transforms.ingest.language_rules import decide, fold_code, fold_ranking
 
 NOLANG = "nolang"
 # Captions are short; longer texts are cut before detection to bound the cost per row.
 MAX_CHARS = 1000
+# fastText answers this many candidates, so that the script rules can pick the next one.
+FASTTEXT_CANDIDATES = 5
+# Under this probability fastText asks CLD2 for a second opinion (see FasttextDetector).
+FASTTEXT_UNSURE = 0.9
 
 # backend name -> (module to import, pip package that provides it)
 _BACKEND_PACKAGES: dict[str, tuple[str, str]] = {
@@ -78,6 +87,18 @@ def iso_639_1(code: str) -> str:
 
 
 _LEGACY_CODES = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "un": NOLANG, "xx": NOLANG}
+
+
+def ruled(text: str, ranking: list[tuple[str, float]]) -> Detection:
+    """The detection that the script and macrolanguage rules make of a backend's ranking
+    (codes as the backend spells them, probabilities, best first)."""
+    ranking = [(iso_639_1(code), probability) for code, probability in ranking]
+    ranking = [(code, probability) for code, probability in ranking if code != NOLANG]
+    decision = decide(text, ranking)
+    if decision is None:
+        return NO_DETECTION
+    language, score = decision
+    return Detection(language, min(float(score), 1.0))
 
 
 def _require(backend: str) -> Any:
@@ -134,6 +155,16 @@ def _bundled_fasttext_model() -> Path:
 
 
 class FasttextDetector(_LazyModelDetector):
+    """fastText lid.176, with CLD2 as a second opinion where fastText is unsure.
+
+    On short captions lid.176 leans to neighbours of the right language (Marathi for short
+    Hindi, Bulgarian for short Russian, Latin for short Vietnamese) and is then unsure. When
+    its best answer is under ``FASTTEXT_UNSURE``, CLD2 (a dependency already) is asked; if
+    CLD2 calls its answer reliable and that language is among fastText's candidates, it
+    wins: every candidate is scored as the mean of two votes, fastText's probability and
+    CLD2's (1.0 for its choice, 0.0 for the others).
+    """
+
     name = "fasttext"
 
     def __init__(self) -> None:
@@ -142,7 +173,7 @@ class FasttextDetector(_LazyModelDetector):
         _require(self.name)
 
     def _load(self) -> Any:
-        return _require(self.name).load_model(str(self._model_path))
+        return _require(self.name).load_model(str(self._model_path)), _require("pycld2")
 
     def detect_batch(self, texts: list[str]) -> list[Detection]:
         cleaned = [clean_text(text) for text in texts]
@@ -150,15 +181,41 @@ class FasttextDetector(_LazyModelDetector):
         lines = [text.lower() if text.isupper() else text for text in cleaned]
         # The compiled predictor directly: the Python wrapper's list form drops the scores
         # in fasttext-predict. One line each, "\n"-terminated as fastText expects.
-        predict = self.model.f.predict
-        return [self._decide(line, predict(line + "\n", 1, 0.0, "replace")) for line in lines]
+        fasttext_model, cld2 = self.model
+        predict = fasttext_model.f.predict
+        results = []
+        for line in lines:
+            prediction = predict(line + "\n", FASTTEXT_CANDIDATES, 0.0, "replace")
+            if not prediction or not has_letters(line):
+                results.append(NO_DETECTION)
+                continue
+            ranking = [(iso_639_1(label.removeprefix("__label__")), p) for p, label in prediction]
+            if ranking[0][1] < FASTTEXT_UNSURE:
+                ranking = second_opinion(ranking, cld2_answer(cld2, line))
+            results.append(ruled(line, ranking))
+        return results
 
-    @staticmethod
-    def _decide(line: str, prediction: list[tuple[float, str]]) -> Detection:
-        if not prediction or not has_letters(line):
-            return NO_DETECTION
-        score, label = prediction[0]
-        return Detection(iso_639_1(label.removeprefix("__label__")), min(float(score), 1.0))
+
+def cld2_answer(cld2: Any, text: str) -> str | None:
+    """CLD2's language for ``text`` when it calls it reliable, else None."""
+    try:
+        reliable, _bytes, details = cld2.detect(text, bestEffort=True)
+    except cld2.error:
+        return None
+    language = iso_639_1(details[0][1])
+    return language if reliable and language != NOLANG else None
+
+
+def second_opinion(ranking: list[tuple[str, float]], other: str | None) -> list[tuple[str, float]]:
+    """When ``other`` is one of the ranked candidates (after macrolanguage folding), each
+    candidate is scored as the mean of two votes, its probability and 1.0 for ``other``'s
+    choice or 0.0 for the rest; else ``ranking``, folded, as it was."""
+    folded = fold_ranking(ranking)
+    if other is None or fold_code(other) not in dict(folded):
+        return folded
+    other = fold_code(other)
+    voted = [(code, (p + (code == other)) / 2) for code, p in folded]
+    return sorted(voted, key=lambda item: -item[1])
 
 
 class Pycld2Detector(_LazyModelDetector):
@@ -179,11 +236,8 @@ class Pycld2Detector(_LazyModelDetector):
             _reliable, _bytes, details = self.model.detect(text, bestEffort=True)
         except self.model.error:
             return NO_DETECTION
-        _name, code, percent, _score = details[0]
-        language = iso_639_1(code)
-        if language == NOLANG:
-            return NO_DETECTION
-        return Detection(language, percent / 100.0)
+        ranking = [(code, percent / 100.0) for _name, code, percent, _score in details]
+        return ruled(text, ranking)
 
 
 class Py3langidDetector(_LazyModelDetector):
@@ -202,7 +256,7 @@ class Py3langidDetector(_LazyModelDetector):
         if not has_letters(text):
             return NO_DETECTION
         language, probability = self.model.classify(text)
-        return Detection(iso_639_1(language), float(probability))
+        return ruled(text, [(language, float(probability))])
 
 
 class LangdetectDetector(_LazyModelDetector):
@@ -226,10 +280,10 @@ class LangdetectDetector(_LazyModelDetector):
         if not has_letters(text):
             return NO_DETECTION
         try:
-            best = self.model.detect_langs(text)[0]
+            ranking = self.model.detect_langs(text)
         except self.model.LangDetectException:
             return NO_DETECTION
-        return Detection(iso_639_1(best.lang), float(best.prob))
+        return ruled(text, [(guess.lang, float(guess.prob)) for guess in ranking])
 
 
 _DETECTORS: dict[str, type[_LazyModelDetector]] = {

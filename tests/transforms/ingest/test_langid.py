@@ -17,6 +17,7 @@ from paircurate.transforms.ingest.langid import (
     detect_languages,
     iso_639_1,
     make_detector,
+    second_opinion,
 )
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "langid_captions.tsv"
@@ -218,3 +219,50 @@ def test_clean_text_gives_one_line_of_valid_utf8() -> None:
     cleaned = clean_text("a\nb\x00c \ud800 d\r\n")
     assert cleaned == "a b c d"
     cleaned.encode("utf-8")
+
+
+# Short captions written for these tests, each in a script one language owns, or in a script
+# whose languages lid.176 alone confuses on short text (Hindi, Russian, Vietnamese).
+SCRIPT_CAPTIONS = [
+    ("zh", "两名男子在冰面上钓鱼。"),
+    ("zh", "一只黑猫趴在窗台上"),
+    ("zh", "小女孩在公园里荡秋千"),
+    ("zh", "桌上有一碗热面条"),
+    ("zh", "夜晚的城市灯火通明"),
+    ("ja", "公園のベンチに座っている老人"),
+    ("ja", "猫が窓際で昼寝をしている"),
+    ("ko", "강아지가 잔디밭을 뛰어다닌다"),
+    ("ko", "빨간 우산을 쓰고 걷는 여자"),
+    ("th", "สุนัขวิ่งอยู่บนสนามหญ้า"),
+    ("el", "Ένας σκύλος τρέχει στο γρασίδι"),
+    ("he", "כלב רץ על הדשא"),
+    ("hi", "टेनिस खेलती हुई महिला"),
+    ("ru", "Бабушка вяжет на диване"),
+    ("vi", "Con mèo ngủ bên cửa sổ."),
+]
+
+
+def test_fasttext_calls_short_chinese_captions_chinese() -> None:
+    # lid.176 alone answers ja 0.636 for the first one.
+    detections = detect_languages(make_detector("fasttext"), [SCRIPT_CAPTIONS[0][1]], 0.5)
+    assert detections == [Detection("zh", 1.0)]
+
+
+def test_default_backend_gets_every_script_caption_right() -> None:
+    texts = [text for _, text in SCRIPT_CAPTIONS]
+    detections = detect_languages(make_detector("fasttext"), texts, 0.5)
+    assert [d.language for d in detections] == [language for language, _ in SCRIPT_CAPTIONS]
+
+
+def test_every_backend_obeys_the_script_rules(detector: LanguageDetector) -> None:
+    owned = [(language, text) for language, text in SCRIPT_CAPTIONS if language not in "hi ru vi"]
+    detections = detector.detect_batch([text for _, text in owned])
+    assert [d.language for d in detections] == [language for language, _ in owned]
+
+
+def test_second_opinion_only_among_fasttexts_candidates() -> None:
+    ranking = [("mr", 0.6), ("hi", 0.3), ("ne", 0.1)]
+    assert second_opinion(ranking, "hi") == [("hi", 0.65), ("mr", 0.3), ("ne", 0.05)]
+    assert second_opinion(ranking, "so") == ranking
+    assert second_opinion(ranking, None) == ranking
+    assert second_opinion([("wuu", 0.5), ("ja", 0.4)], "zh") == [("zh", 0.75), ("ja", 0.2)]
