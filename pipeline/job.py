@@ -41,7 +41,7 @@ from paircurate.transforms.output.ledger import drop
 from paircurate.transforms.output.shards import chunk_count, chunk_of
 
 # Raised whenever what a raw shard records changes, so older raw shards are not reused.
-RAW_FORMAT = 3
+RAW_FORMAT = 4
 
 
 def fetch_fingerprint(config: JobConfig) -> str:

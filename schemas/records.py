@@ -16,7 +16,7 @@ import pyarrow as pa
 
 # (name, type, description): docs/ledger.md's table is generated from this.
 LEDGER_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
-    ("uid", pa.string(), "stable id: first 128 bits of sha256(url, caption), hex"),
+    ("uid", pa.string(), "unique, stable id: 128 bits of sha256(url, caption), hex (see below)"),
     ("url", pa.string(), "the URL as read"),
     ("caption", pa.string(), "the caption as read"),
     ("caption_normalized", pa.string(), "the caption the rules, language id and dedup see"),

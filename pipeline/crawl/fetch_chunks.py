@@ -40,6 +40,7 @@ from paircurate.transforms.crawl.download import Downloader
 from paircurate.transforms.crawl.fetch_many import fetch_many, usable_cores
 from paircurate.transforms.crawl.image_pool import ImagePool, pool_size, shared_image_pool
 from paircurate.transforms.dedup.url_dedup import by_url, split_url_duplicates
+from paircurate.transforms.ingest.inputs import number_repeats
 from paircurate.transforms.output.shards import TarWriter, shard_name
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ def image_processes_for(requested: int, pipeline: beam.Pipeline) -> int:
 class FetchChunkDoFn(beam.DoFn):
     """(chunk, rows) -> chunk, once the chunk's raw shard is committed.
 
+    Exact repeats of a (url, caption) get their own uids first (``number_repeats``).
     Rows whose normalised URL came earlier in the input are recorded as
     ``url_duplicate`` without a download: every copy of a URL is in this chunk.
     A text-only run commits the chunk's rows without downloading anything, so
@@ -162,6 +164,8 @@ class FetchChunkDoFn(beam.DoFn):
 
     def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[int]:
         chunk, rows = element
+        # Every copy of a (url, caption) shares its URL, so all of them are in this chunk.
+        rows = number_repeats(rows)
         tar_path, parquet_path = raw_paths(self.raw_dir, chunk)
         if self._committed(parquet_path, rows):
             if self.config.output.retry_failed and not self.config.output.text_only:

@@ -26,6 +26,7 @@ from paircurate.pipeline.crawl.fetch_chunks import (
 )
 from paircurate.schemas.codes import Status
 from paircurate.schemas.plan import JobPlan
+from paircurate.transforms.ingest.inputs import number_repeats
 from paircurate.transforms.output.finalize import finalize_chunk
 from paircurate.transforms.output.ledger import summarize_shard
 from paircurate.transforms.output.shards import TarWriter, read_members, sample_members, shard_name
@@ -60,7 +61,8 @@ class WriteShardDoFn(beam.DoFn):
         name = shard_name(chunk)
         scores = {record["uid"]: record for record in groups.get("scores", ())}
         final = finalize_chunk(
-            settled=[row for settled in groups["settled"] for row in settled],
+            # Rows settled before fetching go to a ledger part by uid: every copy of one is here.
+            settled=number_repeats(row for settled in groups["settled"] for row in settled),
             fetched=read_raw_rows(self.raw_dir, chunk) if chunk in fetched else [],
             decisions={decision["uid"]: decision for decision in groups["decisions"]},
             scores=scores,

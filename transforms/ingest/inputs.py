@@ -52,6 +52,34 @@ def make_uid(url: str | None, caption: str | None) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def repeat_uid(uid: str, occurrence: int) -> str:
+    """The uid of the ``occurrence``-th exact repeat (1, 2, ...) of the pair ``uid`` names."""
+    text = f"{uid}\x1e{occurrence}"
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:32]
+
+
+def number_repeats(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows in input order, exact repeats of a pair with their own uids.
+
+    ``make_uid`` gives every copy of one (url, caption) the same uid. In input order
+    (source path, then row number) the first copy keeps it and the n-th repeat gets
+    ``repeat_uid(uid, n)``, so that uids are unique per ledger row and keys per shard,
+    yet the same input always gives the same uids. ``rows`` must hold every copy of each
+    uid among them: the job calls this where all copies meet (a fetch chunk, by URL, or
+    the ledger part of rows settled before fetching, by uid). The input rows are not
+    changed: a renumbered repeat comes back as a new dict.
+    """
+    ordered = sorted(rows, key=lambda row: (row["source"], row["row_number"]))
+    seen: dict[str, int] = {}
+    numbered = []
+    for row in ordered:
+        uid = row["uid"]
+        occurrence = seen.get(uid, 0)
+        seen[uid] = occurrence + 1
+        numbered.append({**row, "uid": repeat_uid(uid, occurrence)} if occurrence else row)
+    return numbered
+
+
 @dataclass
 class ParsedRow:
     """One input row as read: its values by column, or why it could not be read."""

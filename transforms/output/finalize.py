@@ -36,7 +36,7 @@ def ledger_order(row: Mapping[str, Any]) -> tuple:
 def with_score(row: Row, scores: Mapping[str, Mapping[str, Any]]) -> Row:
     """The row with its CLIP score, if it was downloaded and scored.
 
-    A URL repeat with the same caption has its original's uid but no image.
+    A URL repeat has its own uid but no image (and so no score).
     """
     record = scores.get(row["uid"])
     if record is None or row.get("image_format") is None:

@@ -21,7 +21,9 @@ from paircurate.transforms.ingest.inputs import (
     file_columns,
     inspect_file,
     make_uid,
+    number_repeats,
     read_rows,
+    repeat_uid,
 )
 
 COLUMNS = Columns("url", "caption", ("extra",))
@@ -422,3 +424,40 @@ def test_jsonl_invalid_utf8_is_a_bad_row() -> None:
     rows = _read(b'{"url": "u0", "caption": "\xff"}\n{"url": "u1", "caption": "c1"}\n', "jsonl")
     assert rows[0].parse_error is not None and rows[0].row_number == 0
     assert rows[1].row_number == 1 and rows[1].values["url"] == "u1"
+
+
+def test_exact_repeats_get_their_own_uids_in_input_order() -> None:
+    uid = make_uid("http://a/1.jpg", "a cat")
+    other = make_uid("http://a/2.jpg", "a dog")
+    rows = [
+        {"uid": uid, "source": "b.csv", "row_number": 0},
+        {"uid": uid, "source": "a.csv", "row_number": 7},
+        {"uid": other, "source": "a.csv", "row_number": 3},
+        {"uid": uid, "source": "a.csv", "row_number": 2},
+    ]
+    ordered = number_repeats(list(reversed(rows)))
+    assert [(row["source"], row["row_number"]) for row in ordered] == [
+        ("a.csv", 2), ("a.csv", 3), ("a.csv", 7), ("b.csv", 0)
+    ]  # fmt: skip
+    assert [row["uid"] for row in ordered] == [
+        uid, other, repeat_uid(uid, 1), repeat_uid(uid, 2)
+    ]  # fmt: skip
+    assert len({uid, other, repeat_uid(uid, 1), repeat_uid(uid, 2)}) == 4
+
+
+def test_repeat_uids_look_like_uids_and_do_not_depend_on_arrival_order() -> None:
+    uid = make_uid("http://a/1.jpg", "a cat")
+    assert len(repeat_uid(uid, 1)) == 32 and int(repeat_uid(uid, 1), 16) >= 0
+    rows = [{"uid": uid, "source": "a", "row_number": n} for n in range(3)]
+    forward = [row["uid"] for row in number_repeats([dict(row) for row in rows])]
+    backward = [row["uid"] for row in number_repeats([dict(row) for row in reversed(rows)])]
+    assert forward == backward == [uid, repeat_uid(uid, 1), repeat_uid(uid, 2)]
+
+
+def test_numbering_repeats_leaves_the_input_rows_alone() -> None:
+    uid = make_uid("http://a/1.jpg", "a cat")
+    rows = [{"uid": uid, "source": "a", "row_number": n} for n in range(2)]
+    numbered = number_repeats(rows)
+    assert [row["uid"] for row in rows] == [uid, uid]
+    assert numbered[0] is rows[0] and numbered[1] is not rows[1]
+    assert numbered[1] == {**rows[1], "uid": repeat_uid(uid, 1)}
