@@ -45,6 +45,20 @@ return Array.from(document.querySelectorAll('.chart')).map(chart => [
   chart.querySelectorAll('g.trace g.point path, g.trace path.js-line, g.hm image').length,
 ]);
 """
+# Per chart: its name, the box plotly drew (its SVG), its plot area, and its section's box.
+BOXES_JS = """
+const box = el => {
+  const r = el.getBoundingClientRect();
+  return [r.left, r.top, r.right, r.bottom];
+};
+return Array.from(document.querySelectorAll('.chart:not(.empty)')).map(chart => [
+  chart.dataset.chart,
+  box(chart.querySelector('svg.main-svg')),
+  box(chart.querySelector('g.draglayer .nsewdrag')),
+  box(chart.closest('section')),
+]);
+"""
+LAYOUT_WIDTHS = (1000, 1400, 1920)
 FUNNEL_JS = """
 const counts = {};
 const count = row => Number(row.querySelector('[data-count]').dataset.count);
@@ -146,6 +160,42 @@ def test_demo_report_in_chromium(browser, demo_output, capsys):
     assert browser.save_screenshot(str(shot))
     with capsys.disabled():
         print(f"\nreport screenshot: {shot}")
+
+
+def overlap(a: list[float], b: list[float]) -> bool:
+    """Whether two (left, top, right, bottom) boxes share more than a pixel's edge."""
+    return min(a[2], b[2]) - max(a[0], b[0]) > 1 and min(a[3], b[3]) - max(a[1], b[1]) > 1
+
+
+def inside(inner: list[float], outer: list[float]) -> bool:
+    return all(inner[i] >= outer[i] - 1 for i in (0, 1)) and all(
+        inner[i] <= outer[i] + 1 for i in (2, 3)
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", LAYOUT_WIDTHS)
+def test_demo_report_charts_can_be_seen_at_common_widths(browser, demo_output, width):
+    browser.set_window_size(width, 900)
+    browser.get((demo_output / REPORT_NAME).as_uri())
+    browser.execute_script("return document.readyState")
+    charts = browser.execute_script(BOXES_JS)
+    assert {name for name, *_ in charts} >= {"clip", "clip-language", "funnel", "reasons"}
+    for name, drawn, plot, section in charts:
+        assert inside(drawn, section), f"chart {name} at {width} px is drawn outside its section"
+        assert inside(plot, section), f"chart {name} at {width} px: plot area outside its section"
+        assert plot[2] - plot[0] > 100 and plot[3] - plot[1] > 100, f"chart {name}: no plot area"
+    for index, (name, drawn, *_) in enumerate(charts):
+        for other, other_drawn, *_ in charts[index + 1 :]:
+            assert not overlap(drawn, other_drawn), f"{name} and {other} overlap at {width} px"
+    # No page-wide horizontal scrolling: wide tables scroll inside their section.
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+    shot = ARTIFACTS / f"report-demo-{width}.png"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.execute_script("document.getElementById('clip').scrollIntoView()")
+    assert browser.save_screenshot(str(shot))
 
 
 @pytest.mark.slow
