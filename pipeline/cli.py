@@ -10,11 +10,11 @@ that makes the report again, and the exit status is 1 (bad options: 2).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from paircurate.pipeline import eval_command
 from paircurate.pipeline.eval_command import add_eval_arguments
+from paircurate.pipeline.logs import configure_logging
 from paircurate.pipeline.options import add_config_arguments
 from paircurate.schemas.config import ConfigError
 from paircurate.transforms.ingest.inputs import InputError
@@ -32,8 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Curate web image/alt-text pairs into WebDataset shards for CLIP training.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print other libraries' INFO logs (open_clip, Beam, urllib3, torch ...)",
+    )
     run = commands.add_parser(
-        "run", help="run the curation job on URL + caption lists", epilog=EPILOG
+        "run",
+        help="run the curation job on URL + caption lists",
+        epilog=EPILOG,
+        parents=[common],
     )
     add_config_arguments(run)
     retry = commands.add_parser(
@@ -44,12 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
         "downloading only the rows that failed for a reason that may pass; shards, ledger, "
         "sizes.json and stats.json are rewritten with the merged result.",
         epilog=EPILOG,
+        parents=[common],
     )
     retry.add_argument("--output", required=True, metavar="DIR", help="the finished run's folder")
     demo = commands.add_parser(
         "demo",
         help="serve a synthetic web on 127.0.0.1 and run the whole job on it",
         epilog="Stage options of `run` also apply. " + EPILOG,
+        parents=[common],
     )
     demo.add_argument("--output", required=True, help="folder for the demo's outputs")
     demo.add_argument("--pairs", type=int, default=1000, help="input rows to generate")
@@ -60,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read a finished run's ledger, stats.json and a few sampled images and write "
         "DIR/report.html: one self-contained page (funnel, CLIP scores, languages, captions, "
         "image sizes, duplicate clusters, sample grids, run details) that opens offline.",
+        parents=[common],
     )
     report.add_argument("output", metavar="DIR", help="the --output folder of a finished run")
     report.add_argument(
@@ -74,17 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate an open_clip model (name and tag, hf-hub: id, checkpoint or "
         "paircurate-ref) by zero-shot classification of a labelled image set and image-text "
         "retrieval on captioned pairs; writes a JSON result.",
+        parents=[common],
     )
     add_eval_arguments(evaluate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
+    configure_logging(args.verbose)
+    argv = [arg for arg in argv if arg != "--verbose"]
     if args.command == "eval":
         if rest:
             parser.error(f"eval takes no other arguments: {' '.join(rest)}")

@@ -26,6 +26,7 @@ from paircurate.pipeline.ingest.read import plan_inputs
 from paircurate.pipeline.job import build
 from paircurate.pipeline.memory import limit_malloc_arenas
 from paircurate.pipeline.options import add_config_arguments, config_from_args
+from paircurate.pipeline.progress import report_progress
 from paircurate.pipeline.runners import (
     apply_worker_parallelism,
     check_paths_reach_workers,
@@ -139,10 +140,11 @@ def run_job(
     run_info = {"options": recorded_options(config), "versions": package_versions()}
     build(pipeline, config, plan, run_info)
     started = time.perf_counter()
-    result = pipeline.run()
-    if not wait or writes_executable(pipeline.options):
-        return None
-    result.wait_until_finish()
+    with report_progress():
+        result = pipeline.run()
+        if not wait or writes_executable(pipeline.options):
+            return None
+        result.wait_until_finish()
     duration = time.perf_counter() - started
     return complete_stats(config.output.output, result, duration, config.output.retry_failed)
 

@@ -33,6 +33,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.memory import limit_malloc_arenas
+from paircurate.pipeline.progress import BOARD, format_stage
 from paircurate.schemas.codes import REASONS
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.records import MEASURED, rows_to_table
@@ -93,20 +94,23 @@ def read_raw_rows(
 
 
 class Progress:
-    """Log rows done and rate every few seconds while a chunk is being fetched."""
+    """Count a chunk's rows on the progress board, and log rows done, rate and ETA every
+    ``every_s`` seconds: on remote workers these lines are the job's progress."""
 
-    def __init__(self, label: str, total: int, every_s: float = 5.0):
+    def __init__(self, label: str, total: int, every_s: float = 30.0):
         self.label, self.total, self.every_s = label, total, every_s
         self.done = 0
         self.started = self.last = time.perf_counter()
 
-    def step(self) -> None:
-        self.done += 1
+    def step(self, rows: int = 1) -> None:
+        self.done += rows
+        BOARD.finish("fetch", rows)
         now = time.perf_counter()
         if now - self.last >= self.every_s and self.done < self.total:
             self.last = now
-            rate = self.done / (now - self.started)
-            log.info("%s: %d/%d rows (%.0f rows/s)", self.label, self.done, self.total, rate)
+            log.info(
+                "chunk %s", format_stage(self.label, self.done, self.total, now - self.started)
+            )
 
 
 def image_processes_for(requested: int, pipeline: beam.Pipeline) -> int:
@@ -164,10 +168,12 @@ class FetchChunkDoFn(beam.DoFn):
 
     def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[int]:
         chunk, rows = element
+        BOARD.enter("fetch", len(rows))
         # Every copy of a (url, caption) shares its URL, so all of them are in this chunk.
         rows = number_repeats(rows)
         tar_path, parquet_path = raw_paths(self.raw_dir, chunk)
         if self._committed(parquet_path, rows):
+            BOARD.finish("fetch", len(rows))  # a retry enters its rows again
             if self.config.output.retry_failed and not self.config.output.text_only:
                 self._retry(chunk, tar_path, parquet_path)
             else:
@@ -177,8 +183,11 @@ class FetchChunkDoFn(beam.DoFn):
             return
         started = time.perf_counter()
         unique, duplicates = split_url_duplicates(rows, self.config.dedup.url_dedup)
+        BOARD.finish("fetch", len(duplicates))
         if not self.config.output.text_only:
             self._fetch(chunk, unique, tar_path)
+        else:
+            BOARD.finish("fetch", len(unique))
         committed = sorted([*unique, *duplicates], key=row_identity)
         write_parquet(parquet_path, committed, self.schema)
         seconds = time.perf_counter() - started
@@ -218,6 +227,7 @@ class FetchChunkDoFn(beam.DoFn):
             log.info("chunk %s: %d rows already fetched, none to retry", name, len(rows))
             return
         started = time.perf_counter()
+        BOARD.enter("fetch", len(retry))
         self._fetch(chunk, retry, tar_path, carry_over=True)
         write_parquet(parquet_path, sorted(rows, key=row_identity), self.schema)
         recovered = sum(row["reason"] is None for row in retry)
@@ -241,7 +251,7 @@ class FetchChunkDoFn(beam.DoFn):
         assert self.downloader is not None
         ext = self.config.image.encode_format
         groups = {group[0]["uid"]: group for group in by_url(rows).values()}
-        progress = Progress(f"chunk {shard_name(chunk)}", len(groups))
+        progress = Progress(shard_name(chunk), len(rows))
         with fs.atomic_writer(tar_path) as stream:
             writer = TarWriter(stream)
             if carry_over:
@@ -257,5 +267,5 @@ class FetchChunkDoFn(beam.DoFn):
                         writer.add(image_member(row["uid"], ext), result.image)
                         self.images.inc()
                     row.update((k, result.measurements.get(k)) for k in MEASURED)
-                progress.step()
+                progress.step(len(groups[result.uid]))
             writer.close()

@@ -9,6 +9,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from paircurate.pipeline.progress import BOARD
 from paircurate.schemas.config import CaptionConfig
 from paircurate.transforms.ingest.caption_stage import CaptionStage
 from paircurate.transforms.ingest.langid import make_detector
@@ -29,7 +30,9 @@ class CaptionStageDoFn(beam.DoFn):
     def process(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         assert self.stage is not None
         started = time.perf_counter()
+        BOARD.enter("captions", len(batch))
         rows = self.stage.apply(batch)
+        BOARD.finish("captions", len(rows))
         self.caption_ms.inc(int((time.perf_counter() - started) * 1000))
         self.rows.inc(len(rows))
         yield from rows

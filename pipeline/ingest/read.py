@@ -17,6 +17,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from paircurate.pipeline import filesystem as fs
+from paircurate.pipeline.progress import BOARD
 from paircurate.schemas.config import InputConfig
 from paircurate.schemas.records import as_text, carried_field, valid_text
 from paircurate.transforms.ingest.inputs import (
@@ -177,6 +178,8 @@ class ReadFileDoFn(beam.DoFn):
                     )
                 row["source"], row["row_number"] = path, parsed.row_number
                 count += 1
+                BOARD.enter("read", 1)
+                BOARD.finish("read", 1)
                 yield row
         self.rows_read.inc(count)
         self.read_ms.inc(int((time.perf_counter() - started) * 1000))

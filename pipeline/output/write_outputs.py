@@ -24,6 +24,7 @@ from paircurate.pipeline.crawl.fetch_chunks import (
     read_raw_rows,
     write_parquet,
 )
+from paircurate.pipeline.progress import BOARD
 from paircurate.schemas.codes import Status
 from paircurate.schemas.plan import JobPlan
 from paircurate.transforms.ingest.inputs import number_repeats
@@ -59,11 +60,14 @@ class WriteShardDoFn(beam.DoFn):
         started = time.perf_counter()
         chunk, groups = element
         name = shard_name(chunk)
+        settled = number_repeats(row for settled in groups["settled"] for row in settled)
+        fetched_rows = read_raw_rows(self.raw_dir, chunk) if chunk in fetched else []
+        BOARD.enter("write", len(settled) + len(fetched_rows))
         scores = {record["uid"]: record for record in groups.get("scores", ())}
         final = finalize_chunk(
             # Rows settled before fetching go to a ledger part by uid: every copy of one is here.
-            settled=number_repeats(row for settled in groups["settled"] for row in settled),
-            fetched=read_raw_rows(self.raw_dir, chunk) if chunk in fetched else [],
+            settled=settled,
+            fetched=fetched_rows,
             decisions={decision["uid"]: decision for decision in groups["decisions"]},
             scores=scores,
             clip=self.plan.clip,
@@ -86,6 +90,7 @@ class WriteShardDoFn(beam.DoFn):
         ledger = fs.join(self.output_dir, "ledger", f"part-{name}.parquet")
         write_parquet(ledger, final.rows, self.schema)
         self.samples.inc(len(final.kept))
+        BOARD.finish("write", len(final.rows))
         self.write_ms.inc(int((time.perf_counter() - started) * 1000))
         yield summarize_shard(name, final.rows, tar_bytes)
 

@@ -34,6 +34,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunIn
 
 from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.crawl.fetch_chunks import image_member, raw_paths, read_raw_rows
+from paircurate.pipeline.progress import BOARD
 from paircurate.pipeline.scoring.weights import local_checkpoint
 from paircurate.schemas.config import ClipConfig, ImageConfig
 from paircurate.schemas.records import working_caption
@@ -166,11 +167,13 @@ class ScoreInputsDoFn(beam.DoFn):
 
     def _keyed(self, chunk: int, batch: Example) -> tuple[tuple[int, str], Example]:
         self.pairs.inc(len(batch))
+        BOARD.enter("score", len(batch))
         return (chunk, batch[0][0]), batch
 
 
 def score_records(element: tuple[tuple[int, str], list[dict]]) -> list[tuple[int, dict]]:
     (chunk, _), records = element
+    BOARD.finish("score", len(records))
     return [(chunk, record) for record in records]
 
 
