@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         "DIR/report.html: one self-contained page (funnel, CLIP scores, languages, captions, "
         "image sizes, duplicate clusters, sample grids, run details) that opens offline.",
         parents=[common],
+        epilog="Beam's filesystem options (e.g. --s3_endpoint_url, --s3_region_name) are passed "
+        "on, for outputs on an object store.",
     )
     report.add_argument("output", metavar="DIR", help="the --output folder of a finished run")
     report.add_argument(
@@ -103,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"eval takes no other arguments: {' '.join(rest)}")
         return eval_command.main(args)
     if args.command == "report":
-        if rest:
-            parser.error(f"report takes no other arguments: {' '.join(rest)}")
-        return report_command(args.output, args.images)
+        unknown = [arg for arg in rest if not arg.startswith("--")]
+        if unknown:
+            parser.error(f"report takes one DIR, then Beam's options: {' '.join(unknown)}")
+        return report_command(args.output, args.images, rest)
     try:
         from paircurate.pipeline.demo import run_demo, summary_text
 
@@ -142,9 +145,11 @@ def finish_with_report(output: str) -> int:
     return 0
 
 
-def report_command(output: str, images: bool) -> int:
+def report_command(output: str, images: bool, beam_args: list[str] = ()) -> int:
+    from paircurate.pipeline import filesystem as fs
     from paircurate.pipeline.output.write_report import write_report
 
+    fs.configure(list(beam_args))
     try:
         print(write_report(output, with_images=images))
     except ConfigError as error:

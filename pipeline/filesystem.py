@@ -1,38 +1,89 @@
-"""File access through Beam's filesystems, so local paths, gs:// and s3:// all work.
+"""The job's ``Files``: Beam's filesystems, so local paths, gs:// and s3:// all work.
 
-Writes are atomic: bytes go to a temporary name beside the target and are
-renamed into place, so a retried or killed worker never leaves half a file
-under a final name.
+Object stores need Beam's pipeline options (``--s3_endpoint_url``,
+``--s3_access_key_id``, ... or the standard AWS variables; GCS credentials
+from the environment): ``configure`` hands them to Beam's filesystems in the
+launching process, before the first input is looked at; Beam's SDK workers
+set them from the same options when they start.
+
+The module-level helpers are the same operations on ``FILES``, for the
+wiring that reads inputs and writes small files.
 """
 
 from __future__ import annotations
 
 import gzip
-import uuid
 from collections.abc import Callable
-from contextlib import contextmanager
 from typing import IO, Any
 
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
 
-TEMP_MARK = ".tmp-"
+from paircurate.transforms.output import storage
+from paircurate.transforms.output.storage import FileInfo
+
+
+def configure(beam_args: list[str]) -> None:
+    """Give Beam's filesystems the pipeline options (object-store endpoints and credentials)."""
+    FileSystems.set_options(PipelineOptions(list(beam_args)))
+
+
+class BeamFiles:
+    """``storage.Files`` on Beam's FileSystems."""
+
+    def join(self, base: str, *parts: str) -> str:
+        return FileSystems.join(base, *parts)
+
+    def exists(self, path: str) -> bool:
+        return FileSystems.exists(path)
+
+    def open_read(self, path: str) -> IO[bytes]:
+        return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+    def create(self, path: str) -> IO[bytes]:
+        return FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+    def rename(self, source: str, target: str) -> None:
+        try:
+            FileSystems.rename([source], [target])
+        except BeamIOError as error:
+            raise OSError(f"cannot rename {source} to {target}: {error}") from error
+
+    def delete(self, paths: list[str]) -> None:
+        FileSystems.delete(list(paths))
+
+    def match(self, pattern: str) -> list[FileInfo]:
+        try:
+            results = FileSystems.match([pattern])
+        except Exception:  # noqa: BLE001 - BeamIOError when nothing matches on some filesystems
+            return []
+        found = {meta.path: meta.size_in_bytes for r in results for meta in r.metadata_list}
+        return [FileInfo(path, size) for path, size in sorted(found.items())]
+
+    def makedirs(self, path: str) -> None:
+        try:
+            FileSystems.mkdirs(path)
+        except OSError:
+            pass  # already there, or a bucket where prefixes need no creation
+
+    def __reduce__(self):
+        return (BeamFiles, ())
+
+
+FILES = BeamFiles()
 
 
 def join(base: str, *parts: str) -> str:
-    return FileSystems.join(base, *parts)
+    return FILES.join(base, *parts)
 
 
 def exists(path: str) -> bool:
-    return FileSystems.exists(path)
+    return FILES.exists(path)
 
 
 def makedirs(path: str) -> None:
-    """Create a folder where the filesystem has folders (object stores do not)."""
-    try:
-        FileSystems.mkdirs(path)
-    except OSError:
-        pass  # already there, or a bucket where prefixes need no creation
+    FILES.makedirs(path)
 
 
 class _GzipReader(gzip.GzipFile):
@@ -54,53 +105,22 @@ class _GzipReader(gzip.GzipFile):
 
 
 def open_read(path: str, gzipped: bool = False) -> IO[bytes]:
-    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    raw = FILES.open_read(path)
     return _GzipReader(raw) if gzipped else raw
 
 
 def match(pattern: str) -> list[str]:
     """Paths matching a glob, sorted; an empty list when nothing matches."""
-    try:
-        results = FileSystems.match([pattern])
-    except Exception:  # noqa: BLE001 - BeamIOError when nothing matches on some filesystems
-        return []
-    return sorted(meta.path for result in results for meta in result.metadata_list)
-
-
-@contextmanager
-def atomic_writer(path: str):
-    """Yield a stream; on success it is renamed to ``path``, on failure deleted."""
-    temp = f"{path}{TEMP_MARK}{uuid.uuid4().hex[:12]}"
-    stream = FileSystems.create(temp, compression_type=CompressionTypes.UNCOMPRESSED)
-    try:
-        yield stream
-        stream.close()
-    except BaseException:
-        stream.close()
-        FileSystems.delete([temp])
-        raise
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([temp], [path])
+    return [info.path for info in FILES.match(pattern)]
 
 
 def write_atomically(path: str, write: Callable[[IO[bytes]], Any]) -> Any:
-    with atomic_writer(path) as stream:
-        return write(stream)
+    return storage.write_atomically(FILES, path, write)
 
 
 def write_bytes(path: str, data: bytes) -> None:
-    write_atomically(path, lambda stream: stream.write(data))
+    storage.write_bytes(FILES, path, data)
 
 
 def read_bytes(path: str) -> bytes:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-        return stream.read()
-
-
-def delete_temporaries(folder: str) -> int:
-    """Remove temporaries left by killed workers; run only when all writers are done."""
-    leftovers = [p for p in match(join(folder, "*")) if TEMP_MARK in p.rsplit("/", 1)[-1]]
-    if leftovers:
-        FileSystems.delete(leftovers)
-    return len(leftovers)
+    return storage.read_bytes(FILES, path)

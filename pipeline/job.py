@@ -39,9 +39,11 @@ from paircurate.transforms.dedup.url_dedup import url_digest
 from paircurate.transforms.ingest.urls import url_problem
 from paircurate.transforms.output.ledger import drop
 from paircurate.transforms.output.shards import chunk_count, chunk_of
+from paircurate.transforms.output.store import OutputLayout, RawStore
 
 # Raised whenever what a raw shard records changes, so older raw shards are not reused.
-RAW_FORMAT = 4
+# 5: each attempt's tar has a name of its own, which the Parquet marker names.
+RAW_FORMAT = 5
 
 
 def fetch_fingerprint(config: JobConfig) -> str:
@@ -59,8 +61,12 @@ def fetch_fingerprint(config: JobConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def raw_dir_of(config: JobConfig) -> str:
-    return fs.join(config.output.output, "fetch", fetch_fingerprint(config))
+def layout_of(config: JobConfig) -> OutputLayout:
+    return OutputLayout(fs.FILES, config.output.output)
+
+
+def raw_store_of(config: JobConfig) -> RawStore:
+    return layout_of(config).raw_store(fetch_fingerprint(config))
 
 
 def check_url(row: dict[str, Any]) -> dict[str, Any]:
@@ -96,15 +102,15 @@ class Fetch(beam.PTransform):
     Chunks are assigned by URL, so the chunk's fetch drops repeated URLs first.
     """
 
-    def __init__(self, config: JobConfig, raw_dir: str, codec: RowCodec, chunks):
+    def __init__(self, config: JobConfig, raw: RawStore, codec: RowCodec, chunks):
         super().__init__()
-        self.config, self.raw_dir, self.codec, self.chunks = config, raw_dir, codec, chunks
+        self.config, self.raw, self.codec, self.chunks = config, raw, codec, chunks
 
     def expand(self, rows):
         processes = image_processes_for(self.config.download.image_processes, rows.pipeline)
         download = replace(self.config.download, image_processes=processes)
         config = replace(self.config, download=download)
-        fetcher = FetchChunkDoFn(config, self.raw_dir, self.codec.schema)
+        fetcher = FetchChunkDoFn(config, self.raw, self.codec.schema)
         return (
             rows
             | "GroupByChunk" >> GroupRows(self.codec, fetch_chunk_key, self.chunks)
@@ -121,18 +127,18 @@ class WriteOutputs(beam.PTransform):
     """
 
     def __init__(
-        self, config: JobConfig, raw_dir: str, codec: RowCodec, chunks, fetched, info, cut=None
+        self, config: JobConfig, raw: RawStore, codec: RowCodec, chunks, fetched, info, cut=None
     ):
         super().__init__()
-        self.config, self.raw_dir, self.codec = config, raw_dir, codec
+        self.config, self.raw, self.codec = config, raw, codec
         self.plan = plan_job(config)
         self.chunks, self.fetched, self.run_info, self.cut = chunks, fetched, info, cut
 
     def expand(self, inputs):
         settled, decisions, scores = inputs
         cut = self.cut
-        output = self.config.output.output
-        writer = WriteShardDoFn(output, self.raw_dir, self.codec.schema, self.plan)
+        layout = layout_of(self.config)
+        writer = WriteShardDoFn(layout, self.raw, self.codec.schema, self.plan)
         fetched = beam.pvalue.AsDict(self.fetched | "AsKeys" >> beam.Map(lambda c: (c, True)))
         grouped = settled | "GroupByChunk" >> GroupRows(
             self.codec, ledger_chunk_key, self.chunks, every_key=self.chunks
@@ -143,16 +149,16 @@ class WriteOutputs(beam.PTransform):
             | "WithDecisions" >> beam.CoGroupByKey()
             | "WriteShard" >> beam.ParDo(writer, fetched, cut)
             | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
-            | "Finalize" >> beam.ParDo(FinalizeDoFn(output, self.run_info, parts=parts), cut)
+            | "Finalize" >> beam.ParDo(FinalizeDoFn(layout, self.run_info, parts=parts), cut)
         )
 
 
 def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info: dict):
     """Add the whole job to ``pipeline``; returns the PCollection of the stats document."""
-    raw_dir = raw_dir_of(config)
+    raw = raw_store_of(config)
     job_plan = plan_job(config)
     # Where this run's raw shards are, for readers of the outputs such as the report.
-    run_info = {**run_info, "raw_shards": f"fetch/{fetch_fingerprint(config)}"}
+    run_info = {**run_info, "raw_shards": OutputLayout.raw_name(fetch_fingerprint(config))}
     codec = RowCodec(ledger_schema(plan.carried))
     rows = (
         pipeline
@@ -167,9 +173,9 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         | "ChunkCount" >> beam.Map(chunk_count, config.output.shard_size)
     )
     settled = rows | "Settled" >> beam.Filter(lambda row: not is_pending(row))
-    fetched = to_fetch | "Fetch" >> Fetch(config, raw_dir, codec, chunks)
+    fetched = to_fetch | "Fetch" >> Fetch(config, raw, codec, chunks)
     if job_plan.finds_clusters:
-        decisions = fetched | "Decide" >> FindDuplicates(config.dedup, raw_dir, chunks, job_plan)
+        decisions = fetched | "Decide" >> FindDuplicates(config.dedup, raw, chunks, job_plan)
     else:
         decisions = pipeline | "NoDecisions" >> beam.Create([])
     if job_plan.scores:
@@ -179,9 +185,9 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         # A fusion break on the chunk indexes: Score runs on workers of its own (GPU ones
         # with --clip-accelerator), not inside the download work.
         committed = fetched | "ToScore" >> beam.Reshuffle()
-        scores = committed | "Score" >> score_step(config.clip, raw_dir, config.image)
+        scores = committed | "Score" >> score_step(config.clip, raw, config.image)
         cut = score_cut(scores, config.clip)
     else:
         scores, cut = pipeline | "NoScores" >> beam.Create([]), None
-    write = WriteOutputs(config, raw_dir, codec, chunks, fetched, run_info, cut)
+    write = WriteOutputs(config, raw, codec, chunks, fetched, run_info, cut)
     return (settled, decisions, scores) | "Write" >> write

@@ -20,6 +20,7 @@ from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.options import flag_name
 from paircurate.pipeline.run import run_job
 from paircurate.schemas.config import SECTIONS, ConfigError, JobConfig, section_from_options
+from paircurate.transforms.output.store import OutputLayout
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def config_from_options(options: dict[str, dict[str, Any]]) -> JobConfig:
 
 def stored_config(output: str) -> JobConfig:
     """The configuration of the finished run in ``output``, from its stats.json."""
-    path = fs.join(output, "stats.json")
+    path = OutputLayout(fs.FILES, output).stats_json
     if not fs.exists(path):
         raise ConfigError(
             f"--output: {path} not found; retry-failed needs the folder of a finished run "
@@ -67,6 +68,7 @@ def check_beam_args(beam_args: list[str]) -> None:
 def retry_failed(output: str, beam_args: list[str] = ()) -> dict:
     """Rerun the job in ``output`` retrying its retryable failures; returns the new stats."""
     check_beam_args(list(beam_args))
+    fs.configure(list(beam_args))  # object-store options, before stats.json is read
     config = stored_config(output)
     config = dataclasses.replace(
         config, output=dataclasses.replace(config.output, output=output, retry_failed=True)

@@ -34,6 +34,7 @@ from paircurate.pipeline.runners import (
 )
 from paircurate.pipeline.scoring.checks import check_clip
 from paircurate.schemas.config import JobConfig
+from paircurate.transforms.output.store import OutputLayout
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ def run_job(
     job server wrote is submitted.
     """
     limit_malloc_arenas()  # before the local runner starts its threads
+    fs.configure(beam_args)  # object-store options, before the first input is looked at
     pipeline = test_pipeline or make_pipeline(list(beam_args))
     check_paths_reach_workers(config, pipeline.runner, pipeline.options)
     check_clip(config, beam_args)  # the model's name, tag and weights; loads no model
@@ -189,7 +191,7 @@ def complete_stats(output: str, result, duration: float, retried: bool = False) 
     means --cluster-rounds was too low); a --retry-failed run also records what
     it retried (``retry``).
     """
-    path = fs.join(output, "stats.json")
+    path = OutputLayout(fs.FILES, output).stats_json
     stats = json.loads(fs.read_bytes(path))
     stats["duration_s"] = round(duration, 3)
     stats["rows_per_s"] = round(stats["rows_in"] / duration, 1) if duration else None

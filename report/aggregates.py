@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from paircurate.report import data, samples, stream
 from paircurate.report.stream import BATCH_ROWS
 from paircurate.schemas.codes import Status
+from paircurate.transforms.output.storage import Files
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +57,20 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
 
 
-def collect(output_dir: str, with_images: bool = True, batch_rows: int = BATCH_ROWS) -> ReportData:
-    """Read the outputs in ``output_dir`` and aggregate them; raises ReportInputError.
+def collect(
+    output_dir: str, *, files: Files, with_images: bool = True, batch_rows: int = BATCH_ROWS
+) -> ReportData:
+    """Read the outputs in ``output_dir`` on ``files`` and aggregate them; raises ReportInputError.
 
     The ledger is streamed twice (see ``report.stream``): the first pass counts
     and finds the charts' ranges, the second fills histograms and picks samples.
     Memory is bounded by ``batch_rows`` and the aggregates' own size.
     """
-    outputs = data.open_outputs(output_dir)
+    outputs = data.open_outputs(output_dir, files)
     stats = data.read_stats(outputs)
-    files = stream.ledger_files(outputs, batch_rows)
+    ledger = stream.ledger_files(outputs, batch_rows)
     thresholds = data.parse_thresholds(stats)
-    first = FirstPass.scan(files, want_scores=thresholds.keep_fraction is not None)
+    first = FirstPass.scan(ledger, want_scores=thresholds.keep_fraction is not None)
     funnel = data.build_funnel(first.funnel, first.rows)
     report = ReportData(output_dir, stats, funnel, thresholds)
     find_cut(thresholds, first)
@@ -75,11 +78,11 @@ def collect(output_dir: str, with_images: bool = True, batch_rows: int = BATCH_R
     add_languages(report, first)
     add_image_limits(report)
     second = SecondPass(report, first)
-    for file_index, offset, batch in files.batches(SECOND_COLUMNS):
+    for file_index, offset, batch in ledger.batches(SECOND_COLUMNS):
         second.add(file_index, offset, batch)
     second.finish(report)
-    add_clusters(report, files, first)
-    add_samples(report, outputs, files, second.chosen(), with_images)
+    add_clusters(report, ledger, first)
+    add_samples(report, outputs, ledger, second.chosen(), with_images)
     check_counts(report)
     return report
 

@@ -6,8 +6,11 @@ walks rows in Python and nothing holds the ledger: it is streamed in batches
 their lengths), and every chart gets counts per bin from numpy. Only the
 handful of sampled rows are read in full (see ``report.samples``).
 
-Outputs are reached through ``pyarrow.fs``, so a local folder, ``gs://`` and
-``s3://`` read alike; Beam is not needed.
+Outputs are reached through the job's filesystem layer (a
+``transforms.output.storage.Files``, which the caller passes in), seen by
+pyarrow as a filesystem, so a local folder, ``gs://`` and ``s3://`` read alike
+with the job's credentials; where the files lie is ``transforms.output.store``'s
+layout.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import pyarrow.fs as pafs
 from paircurate.schemas.codes import REASONS, Status
 from paircurate.schemas.config import ClipConfig, section_from_options
 from paircurate.schemas.records import ledger_subset
+from paircurate.transforms.output.storage import Files, arrow_filesystem
+from paircurate.transforms.output.store import OutputLayout
 from paircurate.transforms.scoring.clip_filter import thresholds_for
 
 CLUSTER_COLUMNS = ledger_subset("cluster_id", "caption_cluster", "image_cluster")
@@ -51,10 +56,11 @@ class ReportInputError(ValueError):
 
 @dataclass(frozen=True)
 class Outputs:
-    """Where a run's outputs lie: a pyarrow filesystem and the folder on it."""
+    """Where a run's outputs lie: the folder, its layout, and the same files for pyarrow."""
 
     filesystem: pafs.FileSystem
     root: str
+    layout: OutputLayout
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
@@ -72,15 +78,15 @@ class Outputs:
         return sorted(found, key=lambda info: info.path)
 
 
-def open_outputs(output_dir: str) -> Outputs:
-    """The run folder ``output_dir`` (local path or filesystem URI); raises ReportInputError."""
-    uri = output_dir if "://" in output_dir else os.path.abspath(output_dir)
+def open_outputs(output_dir: str, files: Files) -> Outputs:
+    """The run folder ``output_dir`` (local path or URI) on ``files``; raises ReportInputError."""
+    root = output_dir if "://" in output_dir else os.path.abspath(output_dir)
+    outputs = Outputs(arrow_filesystem(files), root, OutputLayout(files, root))
     try:
-        filesystem, root = pafs.FileSystem.from_uri(uri)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
+        ledger = outputs.listing("ledger")
+    except Exception as error:  # noqa: BLE001 - any filesystem's error: say which folder
         raise ReportInputError(f"cannot open {output_dir}: {error}") from error
-    outputs = Outputs(filesystem, root)
-    if not any(info.path.endswith(".parquet") for info in outputs.listing("ledger")):
+    if not any(info.path.endswith(".parquet") for info in ledger):
         raise ReportInputError(
             f"{output_dir} has no ledger (ledger/*.parquet): point `paircurate report` at the "
             "--output folder of a finished run"

@@ -4,9 +4,10 @@ A reader judges filters by looking at pairs, so the report shows kept pairs,
 kept pairs just above the CLIP threshold, and dropped and failed pairs of
 every reason. Images of kept pairs come from the final shards; a dropped
 pair's image, where one was downloaded, from its chunk's raw shard under
-``DIR/fetch/``. Each tar is read up to the last member wanted, and samples are
-drawn from a few chunks only, so a report of a thousand shards opens a
-handful of tars; rows of other chunks fill in where those chunks have too few.
+``DIR/fetch/`` (the tar its commit marker names, ``store.RawStore``). Each
+tar is read up to the last member wanted, and samples are drawn from a few
+chunks only, so a report of a thousand shards opens a handful of tars; rows
+of other chunks fill in where those chunks have too few.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from paircurate.report.data import (
 )
 from paircurate.report.stream import Labels, LedgerFiles, Lowest, row_priority
 from paircurate.schemas.codes import REASONS, Status
-from paircurate.transforms.output.shards import shard_name
+from paircurate.transforms.output.store import RawStore
 
 log = logging.getLogger(__name__)
 
@@ -203,20 +204,35 @@ def thumbnail_uri(data: bytes) -> str | None:
     return "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def raw_shard_folders(outputs: Outputs, current: str | None = None) -> list[str]:
-    """The run's raw shard folder, as stats.json's ``raw_shards`` names it (none without)."""
-    return [outputs.path(*current.split("/"))] if current else []
+class RawTars:
+    """The committed raw tar of each chunk of the run's own raw store, looked up once each."""
+
+    def __init__(self, raw: RawStore | None):
+        self.raw = raw
+        self.found: dict[int, str | None] = {}
+
+    def of(self, chunk: int) -> str | None:
+        if self.raw is None:
+            return None
+        if chunk not in self.found:
+            try:
+                self.found[chunk] = self.raw.tar_of(chunk)
+            except Exception as error:  # noqa: BLE001 - an unreadable marker: no raw image
+                log.warning("report: cannot read raw shard %s: %s", self.raw.marker(chunk), error)
+                self.found[chunk] = None
+        return self.found[chunk]
 
 
-def image_sources(outputs: Outputs, row: dict[str, Any], raw_folders: list[str]) -> list[str]:
-    """Tars that may hold the row's image: its final shard, then its chunk's raw shards."""
+def image_sources(outputs: Outputs, row: dict[str, Any], raw_tars: RawTars) -> list[str]:
+    """Tars that may hold the row's image: its final shard, then its chunk's raw shard."""
     sources = []
     if row.get("shard") and row.get("status") == Status.KEPT.value:
         sources.append(outputs.path("shards", f"{row['shard']}.tar"))
     # A URL repeat with the same caption has its original's uid, and so its image.
     stored = row.get("image_format") or row.get("reason") == "url_duplicate"
-    if stored and row.get("chunk") is not None:
-        sources += [f"{folder}/{shard_name(int(row['chunk']))}.tar" for folder in raw_folders]
+    raw_tar = raw_tars.of(int(row["chunk"])) if stored and row.get("chunk") is not None else None
+    if raw_tar is not None:
+        sources.append(raw_tar)
     return sources
 
 
@@ -246,12 +262,15 @@ def read_images(outputs: Outputs, tar_path: str, stems: set[str]) -> dict[str, b
 
 
 def add_thumbnails(outputs: Outputs, samples: list[Sample], raw_shards: str | None = None) -> None:
-    """Fill each sample's thumbnail from the first tar that holds its image."""
-    raw_folders = raw_shard_folders(outputs, raw_shards)
+    """Fill each sample's thumbnail from the first tar that holds its image.
+
+    ``raw_shards`` is the run's raw store as stats.json names it (``fetch/<fingerprint>``).
+    """
+    raw_tars = RawTars(outputs.layout.raw_store_named(raw_shards) if raw_shards else None)
     waiting = {id(sample): sample for sample in samples}
     plan: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
-        for source in image_sources(outputs, sample.row, raw_folders):
+        for source in image_sources(outputs, sample.row, raw_tars):
             plan[source].append(sample)
     opened = 0
     for tar_path, wanting in sorted(plan.items(), key=lambda item: -len(item[1])):

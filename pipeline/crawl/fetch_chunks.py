@@ -1,9 +1,10 @@
 """The Fetch stage: download and process one chunk of pairs, commit it as a raw shard.
 
 A raw shard is a tar of the re-encoded images (named by uid) plus a Parquet of
-every row of the chunk with all it measured, ledger columns and all. The Parquet
-is written last and is the commit marker: a re-run finds it, checks that it
-holds exactly this chunk's rows, and skips the downloads. That is how an
+every row of the chunk with all it measured, ledger columns and all, kept by
+``transforms.output.store.RawStore``. The Parquet is written last and is the
+commit marker (it names the tar of its attempt): a re-run finds it, checks that
+it holds exactly this chunk's rows, and skips the downloads. That is how an
 interrupted job resumes, and how a change of a later rule reruns without
 touching the network. Only the chunk index goes on through the pipeline: the
 Write stage reads the rows back from the raw Parquet, so the big records never
@@ -18,42 +19,31 @@ again and merged into the raw shard, and every other row stays as it was.
 from __future__ import annotations
 
 import logging
-import tarfile
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.runners.direct.direct_runner import DirectRunner, SwitchingDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.memory import limit_malloc_arenas
 from paircurate.pipeline.progress import BOARD, format_stage
 from paircurate.schemas.codes import REASONS
 from paircurate.schemas.config import JobConfig
-from paircurate.schemas.records import MEASURED, rows_to_table
+from paircurate.schemas.records import MEASURED
 from paircurate.transforms.crawl.download import Downloader
 from paircurate.transforms.crawl.fetch_many import fetch_many, usable_cores
 from paircurate.transforms.crawl.image_pool import ImagePool, pool_size, shared_image_pool
 from paircurate.transforms.dedup.url_dedup import by_url, split_url_duplicates
 from paircurate.transforms.ingest.inputs import number_repeats
 from paircurate.transforms.output.shards import TarWriter, shard_name
+from paircurate.transforms.output.store import RawStore, image_member
 
 log = logging.getLogger(__name__)
-
-
-def raw_paths(raw_dir: str, chunk: int) -> tuple[str, str]:
-    name = shard_name(chunk)
-    return fs.join(raw_dir, f"{name}.tar"), fs.join(raw_dir, f"{name}.parquet")
-
-
-def image_member(uid: str, ext: str) -> str:
-    return f"{uid}.{ext}"
 
 
 def row_identity(row: dict[str, Any]) -> tuple[str, str, int]:
@@ -64,33 +54,6 @@ def is_retryable(row: dict[str, Any]) -> bool:
     """A fetch failure that may pass on another try; unknown codes (older runs) are not."""
     code = row.get("reason")
     return code is not None and code in REASONS and REASONS[code].retryable
-
-
-def copy_members(source: str, writer: TarWriter, skip: set[str]) -> int:
-    """Stream every member of the tar at ``source`` but those in ``skip`` into ``writer``."""
-    copied = 0
-    with fs.open_read(source) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
-        for info in tar:
-            handle = tar.extractfile(info) if info.name not in skip else None
-            if handle is not None:
-                writer.add(info.name, handle.read())
-                copied += 1
-    return copied
-
-
-def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
-    """``rows`` as one Parquet file at ``path``, written atomically."""
-    table = rows_to_table(rows, schema)
-    fs.write_atomically(path, lambda stream: pq.write_table(table, stream))
-
-
-def read_raw_rows(
-    raw_dir: str, chunk: int, columns: list[str] | None = None
-) -> list[dict[str, Any]]:
-    """Every row of a committed chunk, as the Fetch stage recorded it (``columns`` only)."""
-    _, parquet_path = raw_paths(raw_dir, chunk)
-    with fs.open_read(parquet_path) as stream:
-        return pq.read_table(stream, columns=columns).to_pylist()
 
 
 class Progress:
@@ -141,9 +104,9 @@ class FetchChunkDoFn(beam.DoFn):
     that the Decide and Write steps read every run's chunks alike.
     """
 
-    def __init__(self, config: JobConfig, raw_dir: str, schema: pa.Schema):
+    def __init__(self, config: JobConfig, raw: RawStore, schema: pa.Schema):
         self.config = config
-        self.raw_dir = raw_dir
+        self.raw = raw
         self.schema = schema
         self.fetched = Metrics.counter("paircurate", "fetch_rows")
         self.resumed = Metrics.counter("paircurate", "fetch_rows_resumed")
@@ -171,11 +134,10 @@ class FetchChunkDoFn(beam.DoFn):
         BOARD.enter("fetch", len(rows))
         # Every copy of a (url, caption) shares its URL, so all of them are in this chunk.
         rows = number_repeats(rows)
-        tar_path, parquet_path = raw_paths(self.raw_dir, chunk)
-        if self._committed(parquet_path, rows):
+        if self.raw.committed(chunk, row_identity, {row_identity(row) for row in rows}):
             BOARD.finish("fetch", len(rows))  # a retry enters its rows again
             if self.config.output.retry_failed and not self.config.output.text_only:
-                self._retry(chunk, tar_path, parquet_path)
+                self._retry(chunk)
             else:
                 self.resumed.inc(len(rows))
                 log.info("chunk %s: %d rows already fetched, reusing", shard_name(chunk), len(rows))
@@ -184,12 +146,13 @@ class FetchChunkDoFn(beam.DoFn):
         started = time.perf_counter()
         unique, duplicates = split_url_duplicates(rows, self.config.dedup.url_dedup)
         BOARD.finish("fetch", len(duplicates))
+        tar = None
         if not self.config.output.text_only:
-            self._fetch(chunk, unique, tar_path)
+            tar = self._fetch(chunk, unique)
         else:
             BOARD.finish("fetch", len(unique))
         committed = sorted([*unique, *duplicates], key=row_identity)
-        write_parquet(parquet_path, committed, self.schema)
+        self.raw.commit(chunk, committed, self.schema, tar)
         seconds = time.perf_counter() - started
         self.fetched.inc(len(unique))
         self.fetch_ms.inc(int(seconds * 1000))
@@ -200,26 +163,15 @@ class FetchChunkDoFn(beam.DoFn):
         )  # fmt: skip
         yield chunk
 
-    def _committed(self, parquet_path: str, rows: list[dict]) -> bool:
-        if not fs.exists(parquet_path):
-            return False
-        try:
-            with fs.open_read(parquet_path) as stream:
-                table = pq.read_table(stream, columns=["uid", "source", "row_number"])
-        except Exception:  # noqa: BLE001 - an unreadable marker means: fetch again
-            return False
-        committed = {row_identity(row) for row in table.to_pylist()}
-        return committed == {row_identity(row) for row in rows}
-
-    def _retry(self, chunk: int, tar_path: str, parquet_path: str) -> None:
+    def _retry(self, chunk: int) -> None:
         """Download a committed chunk's retryable failures again and merge them in.
 
-        The tar is rewritten (old members plus the new images), then the Parquet,
-        each atomically. Until the new Parquet is in place the old one is the
-        commit marker and names only images both tars hold, so a retry cut short
-        simply starts over: the retried rows' members are never copied forward.
+        A new tar (the committed tar's members but the retried rows', plus the
+        new images) is written under a name of its own, then a new marker that
+        names it. Until the marker is replaced the old commit stands whole, so a
+        retry cut short simply starts over.
         """
-        rows = read_raw_rows(self.raw_dir, chunk)
+        rows, committed_tar = self.raw.rows_and_tar(chunk)
         retry = [row for row in rows if is_retryable(row)]
         self.resumed.inc(len(rows) - len(retry))
         name = shard_name(chunk)
@@ -228,8 +180,8 @@ class FetchChunkDoFn(beam.DoFn):
             return
         started = time.perf_counter()
         BOARD.enter("fetch", len(retry))
-        self._fetch(chunk, retry, tar_path, carry_over=True)
-        write_parquet(parquet_path, sorted(rows, key=row_identity), self.schema)
+        tar = self._fetch(chunk, retry, carry_over=committed_tar)
+        self.raw.commit(chunk, sorted(rows, key=row_identity), self.schema, tar)
         recovered = sum(row["reason"] is None for row in retry)
         seconds = time.perf_counter() - started
         self.fetched.inc(len(retry))
@@ -241,21 +193,23 @@ class FetchChunkDoFn(beam.DoFn):
             name, len(retry), seconds, recovered, len(retry) - recovered,
         )  # fmt: skip
 
-    def _fetch(self, chunk: int, rows: list[dict], tar_path: str, carry_over: bool = False) -> None:
-        """Download ``rows`` into the raw tar, recording measurements on each row.
+    def _fetch(self, chunk: int, rows: list[dict], carry_over: str | None = None) -> str:
+        """Download ``rows`` into a new raw tar, recording measurements on each row.
 
-        Rows that share a URL (other captions of one image) share its download.
-        With ``carry_over`` the tar already there keeps its members, those of
-        ``rows`` aside, and the new images are added after them.
+        Returns the tar's name, for the commit. Rows that share a URL (other
+        captions of one image) share its download. With ``carry_over`` (the
+        committed tar of a retried chunk) its members come first, those of
+        ``rows`` aside, and the new images after them.
         """
         assert self.downloader is not None
         ext = self.config.image.encode_format
         groups = {group[0]["uid"]: group for group in by_url(rows).values()}
         progress = Progress(shard_name(chunk), len(rows))
-        with fs.atomic_writer(tar_path) as stream:
-            writer = TarWriter(stream)
-            if carry_over:
-                copy_members(tar_path, writer, {image_member(row["uid"], ext) for row in rows})
+
+        def fill(writer: TarWriter) -> None:
+            if carry_over is not None:
+                skip = {image_member(row["uid"], ext) for row in rows}
+                self.raw.copy_members(carry_over, writer, skip)
             pairs = ((uid, group[0]["url"]) for uid, group in sorted(groups.items()))
             threads = self.config.download.download_threads
             results = fetch_many(
@@ -268,4 +222,5 @@ class FetchChunkDoFn(beam.DoFn):
                         self.images.inc()
                     row.update((k, result.measurements.get(k)) for k in MEASURED)
                 progress.step(len(groups[result.uid]))
-            writer.close()
+
+        return self.raw.write_tar(chunk, fill)

@@ -25,7 +25,6 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from paircurate.pipeline.crawl.fetch_chunks import read_raw_rows
 from paircurate.pipeline.dedup.connected_components import ConnectedComponents
 from paircurate.schemas.config import DedupConfig
 from paircurate.schemas.plan import JobPlan
@@ -47,6 +46,7 @@ from paircurate.transforms.dedup.near_duplicates import (
     partition_entries,
     verify_caption_pairs,
 )
+from paircurate.transforms.output.store import RawStore
 
 FEATURE_COLUMNS = list(ledger_subset(
     "uid", "reason", "caption", "caption_normalized", "original_width", "original_height",
@@ -54,22 +54,22 @@ FEATURE_COLUMNS = list(ledger_subset(
 ))  # fmt: skip
 
 
-def read_captions(raw_dir: str, chunk: int) -> dict[str, str]:
-    rows = read_raw_rows(raw_dir, chunk, ["uid", "caption", "caption_normalized"])
+def read_captions(raw: RawStore, chunk: int) -> dict[str, str]:
+    rows = raw.rows(chunk, ["uid", "caption", "caption_normalized"])
     return {row["uid"]: working_caption(row) for row in rows}
 
 
 class BucketsDoFn(beam.DoFn):
     """chunk -> local edges (tagged "edges") and ((key kind, partition), entry bytes)."""
 
-    def __init__(self, raw_dir: str, maker: KeyMaker):
-        self.raw_dir, self.maker = raw_dir, maker
+    def __init__(self, raw: RawStore, maker: KeyMaker):
+        self.raw, self.maker = raw, maker
         self.local_edges = Metrics.counter("paircurate", "dedup_local_edges")
         self.entries = Metrics.counter("paircurate", "dedup_entries")
         self.rows = Metrics.counter("paircurate", "dedup_rows")
 
     def process(self, chunk: int, partitions: int) -> Iterator:
-        rows = read_raw_rows(self.raw_dir, chunk, FEATURE_COLUMNS)
+        rows = self.raw.rows(chunk, FEATURE_COLUMNS)
         features = ChunkFeatures.from_rows(chunk, rows)
         self.rows.inc(len(features))
         result = local_buckets(features, self.maker)
@@ -102,12 +102,12 @@ class GlobalBucketsDoFn(beam.DoFn):
 class AttachCaptionDoFn(beam.DoFn):
     """(chunk of a, [(a, b)]) -> (chunk of b, (a, b, caption of a)), once per distinct pair."""
 
-    def __init__(self, raw_dir: str):
-        self.raw_dir = raw_dir
+    def __init__(self, raw: RawStore):
+        self.raw = raw
 
     def process(self, element: tuple[int, Iterable[tuple]]) -> Iterator:
         chunk, pairs = element
-        captions = read_captions(self.raw_dir, chunk)
+        captions = read_captions(self.raw, chunk)
         for a, b in sorted(set(pairs)):
             yield b[1], (a, b, captions[a[0]])
 
@@ -115,14 +115,14 @@ class AttachCaptionDoFn(beam.DoFn):
 class VerifyCaptionsDoFn(beam.DoFn):
     """(chunk of b, [(a, b, caption of a)]) -> the caption edges whose Jaccard passes."""
 
-    def __init__(self, raw_dir: str, threshold: float):
-        self.raw_dir, self.threshold = raw_dir, threshold
+    def __init__(self, raw: RawStore, threshold: float):
+        self.raw, self.threshold = raw, threshold
         self.rejected = Metrics.counter("paircurate", "dedup_candidates_rejected")
 
     def process(self, element: tuple[int, Iterable[tuple]]) -> Iterator:
         chunk, items = element
         items = list(items)
-        verified = verify_caption_pairs(items, read_captions(self.raw_dir, chunk), self.threshold)
+        verified = verify_caption_pairs(items, read_captions(self.raw, chunk), self.threshold)
         self.rejected.inc(len(items) - len(verified))
         yield from verified
 
@@ -152,9 +152,9 @@ def _caption_step(element: tuple[str, Iterable[Member]], config: DedupConfig) ->
 class FindDuplicates(beam.PTransform):
     """Committed chunk indexes -> (chunk, decision) for every row in a duplicate cluster."""
 
-    def __init__(self, config: DedupConfig, raw_dir: str, partitions, plan: JobPlan):
+    def __init__(self, config: DedupConfig, raw: RawStore, partitions, plan: JobPlan):
         super().__init__()
-        self.config, self.raw_dir, self.partitions = config, raw_dir, partitions
+        self.config, self.raw, self.partitions = config, raw, partitions
         self.maker = KeyMaker(
             config,
             captions=plan.caption_keys,
@@ -164,7 +164,7 @@ class FindDuplicates(beam.PTransform):
 
     def expand(self, chunks):
         buckets = chunks | "Buckets" >> beam.ParDo(
-            BucketsDoFn(self.raw_dir, self.maker), self.partitions
+            BucketsDoFn(self.raw, self.maker), self.partitions
         ).with_outputs("edges", main="entries")
         found = (
             buckets.entries
@@ -177,10 +177,10 @@ class FindDuplicates(beam.PTransform):
         caption_edges = (
             found.candidates
             | "ByFirstChunk" >> beam.GroupByKey()
-            | "AttachCaption" >> beam.ParDo(AttachCaptionDoFn(self.raw_dir))
+            | "AttachCaption" >> beam.ParDo(AttachCaptionDoFn(self.raw))
             | "BySecondChunk" >> beam.GroupByKey()
             | "VerifyCaptions"
-            >> beam.ParDo(VerifyCaptionsDoFn(self.raw_dir, self.config.caption_threshold))
+            >> beam.ParDo(VerifyCaptionsDoFn(self.raw, self.config.caption_threshold))
         )
         rounds = self.config.cluster_rounds
         members = (

@@ -17,20 +17,15 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
-from paircurate.pipeline import filesystem as fs
-from paircurate.pipeline.crawl.fetch_chunks import (
-    image_member,
-    raw_paths,
-    read_raw_rows,
-    write_parquet,
-)
 from paircurate.pipeline.progress import BOARD
 from paircurate.schemas.codes import Status
 from paircurate.schemas.plan import JobPlan
 from paircurate.transforms.ingest.inputs import number_repeats
+from paircurate.transforms.output import storage
 from paircurate.transforms.output.finalize import finalize_chunk
 from paircurate.transforms.output.ledger import summarize_shard
-from paircurate.transforms.output.shards import TarWriter, read_members, sample_members, shard_name
+from paircurate.transforms.output.shards import TarWriter, sample_members, shard_name
+from paircurate.transforms.output.store import OutputLayout, RawStore, image_member, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +41,9 @@ class WriteShardDoFn(beam.DoFn):
     that survived, ready to be fetched later.
     """
 
-    def __init__(self, output_dir: str, raw_dir: str, schema: pa.Schema, plan: JobPlan):
-        self.output_dir = output_dir
-        self.raw_dir = raw_dir
+    def __init__(self, layout: OutputLayout, raw: RawStore, schema: pa.Schema, plan: JobPlan):
+        self.layout = layout
+        self.raw = raw
         self.schema = schema
         self.plan = plan
         self.samples = Metrics.counter("paircurate", "write_samples")
@@ -61,7 +56,7 @@ class WriteShardDoFn(beam.DoFn):
         chunk, groups = element
         name = shard_name(chunk)
         settled = number_repeats(row for settled in groups["settled"] for row in settled)
-        fetched_rows = read_raw_rows(self.raw_dir, chunk) if chunk in fetched else []
+        fetched_rows, raw_tar = self.raw.rows_and_tar(chunk) if chunk in fetched else ([], None)
         BOARD.enter("write", len(settled) + len(fetched_rows))
         scores = {record["uid"]: record for record in groups.get("scores", ())}
         final = finalize_chunk(
@@ -75,20 +70,23 @@ class WriteShardDoFn(beam.DoFn):
             shard=None if self.plan.text_only else name,
         )
         tar_bytes = 0
+        files, layout = self.layout.files, self.layout
         if self.plan.text_only:
-            part = fs.join(self.output_dir, "metadata", f"part-{name}.parquet")
-            write_parquet(part, final.kept, self.schema)
+            write_parquet(files, layout.metadata_part(name), final.kept, self.schema)
         else:
-            shards = fs.join(self.output_dir, "shards")
-            tar_bytes = fs.write_atomically(
-                fs.join(shards, f"{name}.tar"),
-                lambda stream: self._write_tar(stream, chunk, final.kept),
+            tar_bytes = storage.write_atomically(
+                files,
+                layout.shard_tar(name),
+                lambda stream: self._write_tar(stream, raw_tar, final.kept),
             )
-            write_parquet(fs.join(shards, f"{name}.parquet"), final.kept, self.schema)
+            write_parquet(files, layout.shard_parquet(name), final.kept, self.schema)
             if self.plan.writes_embeddings:
                 self._write_embeddings(name, final.kept, scores)
-        ledger = fs.join(self.output_dir, "ledger", f"part-{name}.parquet")
-        write_parquet(ledger, final.rows, self.schema)
+        write_parquet(files, layout.ledger_part(name), final.rows, self.schema)
+        if chunk in fetched:
+            # Every Fetch attempt is over (this step waits for all of them): tars of
+            # attempts the marker does not name can go.
+            self.raw.clean(chunk)
         self.samples.inc(len(final.kept))
         BOARD.finish("write", len(final.rows))
         self.write_ms.inc(int((time.perf_counter() - started) * 1000))
@@ -96,28 +94,28 @@ class WriteShardDoFn(beam.DoFn):
 
     def _write_embeddings(self, name: str, kept: list[dict], scores: dict[str, dict]) -> None:
         """img_emb/img_emb_NNNNN.npy and text_emb/text_emb_NNNNN.npy, rows in shard order."""
-        folder = fs.join(self.output_dir, "embeddings")
         for kind in ("image", "text"):
             prefix = "img_emb" if kind == "image" else "text_emb"
             vectors = [
                 np.frombuffer(scores[row["uid"]][f"{kind}_embedding"], np.float16) for row in kept
             ]
             array = np.stack(vectors) if vectors else np.zeros((0, 0), np.float16)
-            path = fs.join(folder, prefix, f"{prefix}_{name}.npy")
-            fs.write_atomically(path, lambda stream, a=array: np.save(stream, a))
+            path = self.layout.embeddings(prefix, name)
+            storage.write_atomically(
+                self.layout.files, path, lambda stream, a=array: np.save(stream, a)
+            )
 
-    def _write_tar(self, stream, chunk: int, kept: list[dict]) -> int:
+    def _write_tar(self, stream, raw_tar: str | None, kept: list[dict]) -> int:
+        """The final shard from the kept rows' images in ``raw_tar``, the chunk's committed tar."""
         writer = TarWriter(stream)
         size = 0
         if kept:
-            raw_tar, _ = raw_paths(self.raw_dir, chunk)
             names = [image_member(row["uid"], row["image_format"]) for row in kept]
-            with fs.open_read(raw_tar) as raw:
-                for row, (_, image) in zip(kept, read_members(raw, names), strict=True):
-                    writer.add_all(
-                        sample_members(row["key"], image, row["image_format"], row["caption"], row)
-                    )
-                    size += len(image)
+            for row, (_, image) in zip(kept, self.raw.images(raw_tar, names), strict=True):
+                writer.add_all(
+                    sample_members(row["key"], image, row["image_format"], row["caption"], row)
+                )
+                size += len(image)
         writer.close()
         return size
 
@@ -171,23 +169,22 @@ class FinalizeDoFn(beam.DoFn):
     which open_clip reads) or "metadata" for a text-only run.
     """
 
-    def __init__(self, output_dir: str, run_info: dict, parts: str = "shards"):
-        self.output_dir = output_dir
+    def __init__(self, layout: OutputLayout, run_info: dict, parts: str = "shards"):
+        self.layout = layout
         self.run_info = run_info
         self.parts = parts
 
     def process(self, summary: dict, cut: float | None = None) -> Iterator[dict]:
         """``cut``: the score at the --clip-keep-fraction cut, recorded where there is one."""
-        parts = fs.join(self.output_dir, self.parts)
+        files, layout = self.layout.files, self.layout
+        parts = layout.shards if self.parts == "shards" else layout.metadata
         if self.parts == "shards":
             sizes = {f"{name}.tar": n for name, n in sorted(summary["shards"].items())}
-            fs.write_bytes(fs.join(parts, "sizes.json"), json.dumps(sizes, indent=1).encode())
+            storage.write_bytes(files, layout.sizes_json, json.dumps(sizes, indent=1).encode())
         document = stats_document(summary, self.run_info)
         if cut is not None:
             document["clip_keep_fraction_cut"] = cut
-        fs.write_bytes(
-            fs.join(self.output_dir, "stats.json"), json.dumps(document, indent=2).encode()
-        )
-        for folder in (parts, fs.join(self.output_dir, "ledger")):
-            fs.delete_temporaries(folder)
+        storage.write_bytes(files, layout.stats_json, json.dumps(document, indent=2).encode())
+        for folder in (parts, layout.ledger):
+            storage.delete_temporaries(files, folder)
         yield document

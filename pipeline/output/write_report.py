@@ -16,24 +16,24 @@ from paircurate.report.aggregates import collect
 from paircurate.report.data import ReportInputError
 from paircurate.report.page import render
 from paircurate.schemas.config import ConfigError
+from paircurate.transforms.output.store import REPORT_NAME, OutputLayout  # noqa: F401 - callers find the page by it
 
 log = logging.getLogger(__name__)
-
-REPORT_NAME = "report.html"
 
 
 def write_report(output_dir: str, with_images: bool = True) -> str:
     """Build the report of the run in ``output_dir``; returns its path.
 
-    Raises ConfigError when the folder holds no run outputs.
+    The outputs are read and the page written through the job's filesystem
+    layer (``fs.FILES``). Raises ConfigError when the folder holds no run outputs.
     """
     started = time.perf_counter()
     try:
-        report = collect(output_dir, with_images=with_images)
+        report = collect(output_dir, with_images=with_images, files=fs.FILES)
     except ReportInputError as error:
         raise ConfigError(str(error)) from error
     page = render(report).encode("utf-8")
-    path = fs.join(output_dir, REPORT_NAME)
+    path = OutputLayout(fs.FILES, output_dir).report_html
     fs.write_bytes(path, page)
     log.info(
         "report: %s (%.1f MB, %d ledger rows, %.1f s)",

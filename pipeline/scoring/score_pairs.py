@@ -32,14 +32,12 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 
-from paircurate.pipeline import filesystem as fs
-from paircurate.pipeline.crawl.fetch_chunks import image_member, raw_paths, read_raw_rows
 from paircurate.pipeline.progress import BOARD
 from paircurate.pipeline.scoring.weights import local_checkpoint
 from paircurate.schemas.config import ClipConfig, ImageConfig
 from paircurate.schemas.records import working_caption
 from paircurate.transforms.crawl.images import content_box
-from paircurate.transforms.output.shards import read_members
+from paircurate.transforms.output.store import RawStore, image_member
 
 log = logging.getLogger(__name__)
 
@@ -142,26 +140,24 @@ class PrepareBatchDoFn(beam.DoFn):
 class ScoreInputsDoFn(beam.DoFn):
     """chunk -> ((chunk, a uid of the batch), [pair]) per batch of its downloaded pairs."""
 
-    def __init__(self, raw_dir: str, batch_size: int, image: ImageConfig):
-        self.raw_dir, self.batch_size, self.image = raw_dir, batch_size, image
+    def __init__(self, raw: RawStore, batch_size: int, image: ImageConfig):
+        self.raw, self.batch_size, self.image = raw, batch_size, image
         self.pairs = Metrics.counter("paircurate", "score_rows")
 
     def process(self, chunk: int) -> Iterator[tuple[tuple[int, str], Example]]:
-        rows = [row for row in read_raw_rows(self.raw_dir, chunk) if row.get("image_format")]
-        rows.sort(key=lambda row: row["uid"])
+        rows, tar = self.raw.rows_and_tar(chunk)
+        rows = sorted((row for row in rows if row.get("image_format")), key=lambda r: r["uid"])
         names = [image_member(row["uid"], row["image_format"]) for row in rows]
-        tar_path, _ = raw_paths(self.raw_dir, chunk)
         if not rows:
             return
         batch: Example = []
-        with fs.open_read(tar_path) as stream:
-            for row, (_, image) in zip(rows, read_members(stream, names), strict=True):
-                caption = working_caption(row)
-                box = content_box(row["original_width"], row["original_height"], self.image)
-                batch.append((row["uid"], image, caption, box))
-                if len(batch) == self.batch_size:
-                    yield self._keyed(chunk, batch)
-                    batch = []
+        for row, (_, image) in zip(rows, self.raw.images(tar, names), strict=True):
+            caption = working_caption(row)
+            box = content_box(row["original_width"], row["original_height"], self.image)
+            batch.append((row["uid"], image, caption, box))
+            if len(batch) == self.batch_size:
+                yield self._keyed(chunk, batch)
+                batch = []
         if batch:
             yield self._keyed(chunk, batch)
 
@@ -184,13 +180,13 @@ class Score(beam.PTransform):
     and their resource hints are its own.
     """
 
-    def __init__(self, config: ClipConfig, raw_dir: str, image: ImageConfig):
+    def __init__(self, config: ClipConfig, raw: RawStore, image: ImageConfig):
         super().__init__()
-        self.config, self.raw_dir, self.image = config, raw_dir, image
+        self.config, self.raw, self.image = config, raw, image
 
     def expand(self, chunks):
         handler = KeyedModelHandler(ClipModelHandler(self.config))
-        batches = ScoreInputsDoFn(self.raw_dir, self.config.clip_batch_size, self.image)
+        batches = ScoreInputsDoFn(self.raw, self.config.clip_batch_size, self.image)
         return (
             chunks
             | "Batches" >> beam.ParDo(batches)
@@ -200,9 +196,9 @@ class Score(beam.PTransform):
         )
 
 
-def score_step(config: ClipConfig, raw_dir: str, image: ImageConfig) -> beam.PTransform:
+def score_step(config: ClipConfig, raw: RawStore, image: ImageConfig) -> beam.PTransform:
     """Score, with the --clip-accelerator resource hint where one is asked for."""
-    score = Score(config, raw_dir, image)
+    score = Score(config, raw, image)
     if config.clip_accelerator:
         score = score.with_resource_hints(accelerator=config.clip_accelerator)
     return score

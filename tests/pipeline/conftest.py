@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -134,3 +138,81 @@ def pool_env(wheel, tmp_path_factory) -> Path:
         check=True,
     )  # fmt: skip
     return env_dir
+
+
+@dataclass
+class S3Emulator:
+    """moto's S3 server on 127.0.0.1 with one bucket; ``beam_args`` point a job at it."""
+
+    endpoint: str
+    bucket: str
+    client: Any
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    @property
+    def beam_args(self) -> list[str]:
+        """Beam's own S3 options, as a user passes them to `paircurate run`."""
+        return [
+            f"--s3_endpoint_url={self.endpoint}",
+            f"--s3_access_key_id={S3_KEY}",
+            f"--s3_secret_access_key={S3_SECRET}",
+            f"--s3_region_name={S3_REGION}",
+        ]
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", ()))
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+
+S3_KEY, S3_SECRET, S3_REGION = "paircurate-test", "paircurate-test-secret", "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Emulator]:
+    """An S3 emulator for the session, with the standard AWS variables set for its clients.
+
+    Tests that write to it use a prefix of their own.
+    """
+    boto3 = pytest.importorskip("boto3")
+    server_module = pytest.importorskip("moto.server", reason="needs moto[server] (dev extra)")
+    server = server_module.ThreadedMotoServer(
+        ip_address="127.0.0.1", port=free_port(), verbose=False
+    )
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {
+        "AWS_ACCESS_KEY_ID": S3_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        "AWS_DEFAULT_REGION": S3_REGION,
+        "AWS_ENDPOINT_URL_S3": endpoint,
+    }
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        client = boto3.client("s3", endpoint_url=endpoint, region_name=S3_REGION)
+        client.create_bucket(Bucket="paircurate")
+        yield S3Emulator(endpoint, "paircurate", client)
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

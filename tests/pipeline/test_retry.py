@@ -24,11 +24,13 @@ import pytest
 from conftest import PAIRS, job_args, read_ledger, run_job_on, shard_files
 
 from paircurate.pipeline.cli import main
+from paircurate.pipeline.filesystem import FILES
 from paircurate.pipeline.retry import check_beam_args, config_from_options
 from paircurate.pipeline.run import json_safe, parse_args
 from paircurate.schemas.codes import REASONS
 from paircurate.schemas.config import ConfigError
 from paircurate.synthweb import SyntheticWeb, write_manifest
+from paircurate.transforms.output.store import RawStore
 
 FLAKY_CLEAN_ROWS = 8  # clean rows that fail once, half with 503 and half with 429
 
@@ -127,10 +129,14 @@ def _check_outputs_agree(output: Path, ledger: list[dict]) -> None:
 
 
 def _check_raw_shards(output: Path) -> None:
-    """Each raw tar holds exactly the images of its Parquet's rows that succeeded."""
-    for parquet in sorted(output.glob("fetch/*/*.parquet")):
-        rows = pq.read_table(parquet).to_pylist()
-        with tarfile.open(parquet.with_suffix(".tar")) as tar:
+    """Each chunk's marker names the one tar left of it (the first run's is cleaned up),
+    and that tar holds exactly the images of the marker's rows that succeeded."""
+    markers = sorted(output.glob("fetch/*/*.parquet"))
+    assert markers
+    for parquet in markers:
+        rows, tar_path = RawStore(FILES, str(parquet.parent)).rows_and_tar(int(parquet.stem))
+        assert sorted(parquet.parent.glob(f"{parquet.stem}-*.tar")) == [Path(tar_path)]
+        with tarfile.open(tar_path) as tar:
             names = tar.getnames()
         assert sorted(names) == sorted(f"{r['uid']}.jpg" for r in rows if r["reason"] is None)
 

@@ -14,13 +14,21 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-from pyarrow.fs import FileSystem
 
+from paircurate.pipeline.filesystem import FILES
 from paircurate.report import data
 from paircurate.report.aggregates import collect
 from paircurate.report.page import SECTIONS, render, threshold_text
 from paircurate.schemas.codes import REASONS
 from paircurate.schemas.records import ledger_schema, rows_to_table
+from paircurate.transforms.output.storage import arrow_filesystem
+from paircurate.transforms.output.store import OutputLayout
+
+
+def collect_from(output_dir: str, **options):
+    """The report's data, read through the job's filesystem layer as ``paircurate report`` does."""
+    return collect(output_dir, files=FILES, **options)
+
 
 HOSTILE = '<script>alert("caption")</script><img src=x onerror=alert(1)>'
 
@@ -98,25 +106,28 @@ def mixed_rows() -> list[dict]:
     return rows
 
 
+def raw_store(folder: Path):
+    return OutputLayout(FILES, str(folder)).raw_store("abc123")
+
+
 @pytest.fixture
 def mixed(tmp_path) -> Path:
-    folder = write_outputs(tmp_path / "run", mixed_rows())
-    raw = [f"{100 + i:032x}.jpg" for i in range(4)] + [f"{400:032x}.jpg"]
-    write_tar(
-        folder / "fetch" / "abc123" / "00000.tar",
-        sorted(n for n in raw if int(n[:32], 16) % 2 == 0),
-    )
-    write_tar(
-        folder / "fetch" / "abc123" / "00001.tar",
-        sorted(n for n in raw if int(n[:32], 16) % 2 == 1),
-    )
+    """A run whose dropped pairs' images lie in its raw shards (fetch/abc123, named in stats)."""
+    rows = mixed_rows()
+    folder = write_outputs(tmp_path / "run", rows)
     stats = json.loads((folder / "stats.json").read_text())
     (folder / "stats.json").write_text(json.dumps({**stats, "raw_shards": "fetch/abc123"}))
+    raw = [f"{100 + i:032x}.jpg" for i in range(4)] + [f"{400:032x}.jpg"]
+    store = raw_store(folder)
+    for chunk in (0, 1):
+        names = sorted(n for n in raw if int(n[:32], 16) % 2 == chunk)
+        tar = store.write_tar(chunk, lambda w, ns=names: [w.add(n, image_bytes()) for n in ns])
+        store.commit(chunk, [r for r in rows if r["chunk"] == chunk], ledger_schema(), tar)
     return folder
 
 
 def test_funnel_counts_equal_the_ledger(mixed):
-    report = collect(str(mixed))
+    report = collect_from(str(mixed))
     ledger = pq.read_table(mixed / "ledger").to_pylist()
     assert report.funnel.rows == len(ledger)
     assert report.funnel.by_status == {**dict.fromkeys(data.STATUSES, 0),
@@ -135,14 +146,14 @@ def test_funnel_counts_equal_the_ledger(mixed):
 def test_funnel_orders_steps_as_the_job_applies_them(tmp_path):
     rows = [row(1, "clip_below_threshold"), row(2, "url_duplicate"), row(3, "near_duplicate"),
             row(4, "download_timeout"), row(5)]  # fmt: skip
-    report = collect(str(write_outputs(tmp_path, rows)), with_images=False)
+    report = collect_from(str(write_outputs(tmp_path, rows)), with_images=False)
     with_drops = [step["step"] for step in report.funnel.steps if step["removed"]]
     assert with_drops == ["url_dedup", "fetch", "clusters", "clip"]
 
 
 def test_unknown_reason_codes_are_counted_as_other(tmp_path):
     rows = [row(1), {**row(2), "status": "dropped", "reason": "from_a_newer_version"}]
-    report = collect(str(write_outputs(tmp_path, rows)), with_images=False)
+    report = collect_from(str(write_outputs(tmp_path, rows)), with_images=False)
     other = [step for step in report.funnel.steps if step["step"] == "other"]
     assert other and other[0]["reasons"][0]["code"] == "from_a_newer_version"
 
@@ -156,7 +167,7 @@ def test_thresholds_and_the_cut_come_from_stats(tmp_path):
     folder = write_outputs(tmp_path, rows, options)
     stats = json.loads((folder / "stats.json").read_text())
     (folder / "stats.json").write_text(json.dumps({**stats, "clip_keep_fraction_cut": 0.4123}))
-    report = collect(str(folder), with_images=False)
+    report = collect_from(str(folder), with_images=False)
     thresholds = report.thresholds
     assert (thresholds.absolute, thresholds.keep_fraction) == (0.2, 0.5)
     assert thresholds.by_language == {"en": 0.3, "default": 0.25}
@@ -178,7 +189,7 @@ def test_keep_fraction_cut_recorded_in_stats_wins(tmp_path):
     folder = write_outputs(tmp_path, rows, options)
     stats = json.loads((folder / "stats.json").read_text())
     (folder / "stats.json").write_text(json.dumps({**stats, "clip_keep_fraction_cut": 0.2975}))
-    report = collect(str(folder), with_images=False)
+    report = collect_from(str(folder), with_images=False)
     assert (report.thresholds.cut, report.thresholds.cut_source) == (0.2975, "stats")
     assert threshold_text(report) == ["--clip-keep-fraction 0.5 (cut at 0.2975)"]
 
@@ -186,7 +197,7 @@ def test_keep_fraction_cut_recorded_in_stats_wins(tmp_path):
 def test_keep_fraction_cut_is_estimated_when_stats_records_none(tmp_path):
     options = {"clip": {"clip_keep_fraction": 0.25}}
     rows = [row(i, clip_score=i / 10, image_format="jpg") for i in range(9)]
-    report = collect(str(write_outputs(tmp_path, rows, options)), with_images=False)
+    report = collect_from(str(write_outputs(tmp_path, rows, options)), with_images=False)
     assert report.thresholds.cut_source == "estimate"
     assert report.thresholds.cut == pytest.approx(np.quantile(np.arange(9) / 10, 0.75))
     assert threshold_text(report) == [
@@ -204,12 +215,12 @@ def test_histogram_clips_extremes_into_the_last_bin():
 
 
 def test_samples_show_thumbnails_from_shards_and_raw_shards(mixed):
-    report = collect(str(mixed))
+    report = collect_from(str(mixed))
     groups = {group.id: group for group in report.sample_groups}
     kept = groups["kept"].samples
     assert kept and all(s.thumbnail.startswith("data:image/webp;base64,") for s in kept)
     clip = groups["reason-clip_below_threshold"].samples
-    assert len(clip) == 4 and all(s.thumbnail for s in clip)  # from fetch/abc123/NNNNN.tar
+    assert len(clip) == 4 and all(s.thumbnail for s in clip)  # from the raw shards
     failed = groups["reason-download_http_404"].samples
     assert len(failed) == 3 and not any(s.thumbnail for s in failed)
     assert all(s.row["url"].startswith("http://") for s in failed)
@@ -219,8 +230,8 @@ def test_samples_show_thumbnails_from_shards_and_raw_shards(mixed):
 
 
 def test_a_missing_image_is_said_so_not_an_error(mixed):
-    (mixed / "fetch" / "abc123" / "00000.tar").unlink()
-    groups = {g.id: g for g in collect(str(mixed)).sample_groups}
+    Path(raw_store(mixed).tar_of(0)).unlink()
+    groups = {g.id: g for g in collect_from(str(mixed)).sample_groups}
     notes = {s.image_note for s in groups["reason-clip_below_threshold"].samples if not s.thumbnail}
     assert notes == {"image not found in the shards kept on disk"}
 
@@ -240,7 +251,7 @@ class ResourceFinder(HTMLParser):
 
 
 def test_page_is_self_contained(mixed):
-    page = render(collect(str(mixed)))
+    page = render(collect_from(str(mixed)))
     finder = ResourceFinder()
     finder.feed(page)
     assert finder.sources and all(s.startswith("data:") for s in finder.sources)
@@ -250,7 +261,7 @@ def test_page_is_self_contained(mixed):
 
 
 def test_captions_and_urls_are_escaped(mixed):
-    page = render(collect(str(mixed)))
+    page = render(collect_from(str(mixed)))
     assert HOSTILE not in page
     assert "&lt;script&gt;alert(&#34;caption&#34;)&lt;/script&gt;" in page
     assert "<b>" not in page.split("</head>", 1)[1]
@@ -283,7 +294,7 @@ def test_captions_and_urls_are_escaped(mixed):
     ],
 )
 def test_runs_without_kept_rows_render_with_empty_states(tmp_path, rows):
-    report = collect(str(write_outputs(tmp_path, rows)))
+    report = collect_from(str(write_outputs(tmp_path, rows)))
     page = render(report)
     assert report.funnel.by_status["kept"] == 0
     for section, _ in SECTIONS:
@@ -296,11 +307,11 @@ def test_runs_without_kept_rows_render_with_empty_states(tmp_path, rows):
 
 def test_a_folder_without_a_ledger_is_a_clear_error(tmp_path):
     with pytest.raises(data.ReportInputError, match="no ledger"):
-        collect(str(tmp_path))
+        collect_from(str(tmp_path))
 
 
 def test_rows_are_read_back_from_the_right_ledger_part(mixed):
-    report = collect(str(mixed), with_images=False)
+    report = collect_from(str(mixed), with_images=False)
     for group in report.sample_groups:
         if group.id.startswith("reason-"):
             code = group.id.removeprefix("reason-")
@@ -319,7 +330,7 @@ def test_cluster_sizes_fall_in_power_of_two_buckets():
 def test_every_chart_is_drawn_for_a_run_with_data(mixed):
     from paircurate.report.figures import all_charts
 
-    charts = all_charts(collect(str(mixed), with_images=False))
+    charts = all_charts(collect_from(str(mixed), with_images=False))
     assert [name for name, html in charts.items() if html is None] == []
     assert all(f'id="chart-{name}"' in html for name, html in charts.items())
 
@@ -345,13 +356,14 @@ def test_images_are_read_from_our_tars_and_from_any_other_tar(tmp_path, long_nam
                 writer.add(name, image)
                 writer.add(name.replace(".jpg", ".json"), b"{}")
             writer.close()
-    outputs = data.Outputs(*FileSystem.from_uri(str(tmp_path)))
+    root = str(tmp_path)
+    outputs = data.Outputs(arrow_filesystem(FILES), root, OutputLayout(FILES, root))
     wanted = {f"{i:032x}" for i in (0, 2)} | {"missing"}
     assert read_images(outputs, str(path), wanted) == {f"{i:032x}": image for i in (0, 2)}
 
 
 def test_language_counts_equal_the_ledger(mixed):
-    report = collect(str(mixed), with_images=False)
+    report = collect_from(str(mixed), with_images=False)
     ledger = pq.read_table(mixed / "ledger").to_pylist()
     expected = Counter((r["language"], r["status"]) for r in ledger)
     found = {(lang, s): n for lang, by in report.languages.items() for s, n in by.items() if n}
@@ -359,6 +371,6 @@ def test_language_counts_equal_the_ledger(mixed):
 
 
 def test_an_empty_ledger_renders(tmp_path):
-    report = collect(str(write_outputs(tmp_path, [])))
+    report = collect_from(str(write_outputs(tmp_path, [])))
     page = render(report)
     assert report.funnel.rows == 0 and "The ledger is empty." in page

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from test_data import mixed_rows, write_outputs  # tests/report is on sys.path (rootdir mode)
 
+from paircurate.pipeline.filesystem import FILES
 from paircurate.report.aggregates import collect
 from paircurate.report.evaluations import read_evaluations
 from paircurate.report.page import render
@@ -45,9 +46,9 @@ def test_results_are_read_and_others_skipped(tmp_path):
 
 def test_the_page_has_an_evaluation_section_only_with_results(tmp_path):
     run = write_outputs(tmp_path / "run", mixed_rows())
-    assert 'id="eval"' not in render(collect(str(run)))
+    assert 'id="eval"' not in render(collect(str(run), files=FILES))
     write_result(run, "tiny.json", RESULT)
-    page = render(collect(str(run)))
+    page = render(collect(str(run), files=FILES))
     assert 'href="#eval"' in page and 'id="eval"' in page
     assert "0.412" in page and "epoch_1.pt" in page
     assert "/data/&lt;evalset&gt; (colour)" in page  # escaped like every other value

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from paircurate.pipeline.filesystem import FILES
 from paircurate.report import data
 from paircurate.report.aggregates import (
     ASPECT_SPAN,
@@ -149,7 +150,7 @@ def same_histogram(found: data.Histogram | None, expected: data.Histogram | None
 
 @pytest.mark.parametrize("batch_rows", [7, 100, 65_536])
 def test_streamed_aggregates_equal_a_direct_computation(run, batch_rows):
-    report = collect(str(run), with_images=False, batch_rows=batch_rows)
+    report = collect(str(run), files=FILES, with_images=False, batch_rows=batch_rows)
     expected = direct(run, report.thresholds, 3.0)
     assert report.funnel.rows == expected["rows"]
     assert {k: v for k, v in report.funnel.by_status.items() if v} == expected["by_status"]
@@ -181,7 +182,7 @@ def test_streamed_aggregates_equal_a_direct_computation(run, batch_rows):
 
 def test_batch_size_changes_neither_numbers_nor_samples(run):
     def summary(batch_rows: int):
-        report = collect(str(run), with_images=False, batch_rows=batch_rows)
+        report = collect(str(run), files=FILES, with_images=False, batch_rows=batch_rows)
         groups = [(g.id, g.rows, [s.row["uid"] for s in g.samples]) for g in report.sample_groups]
         clusters = {k: (v["clusters"].tolist(), v["bucket_rows"].tolist(), v["multi"])
                     for k, v in report.clusters.items()}  # fmt: skip
@@ -196,9 +197,9 @@ def test_batch_size_changes_neither_numbers_nor_samples(run):
 def test_cluster_sizes_are_the_same_when_counted_in_hash_partitions(run, monkeypatch):
     from paircurate.report import aggregates
 
-    whole = collect(str(run), with_images=False).clusters
+    whole = collect(str(run), files=FILES, with_images=False).clusters
     monkeypatch.setattr(aggregates, "CLUSTER_IDS_PER_PASS", 50)  # dozens of passes
-    parted = collect(str(run), with_images=False, batch_rows=100).clusters
+    parted = collect(str(run), files=FILES, with_images=False, batch_rows=100).clusters
     for name, found in whole.items():
         for key in ("clusters", "bucket_rows"):
             assert parted[name][key].tolist() == found[key].tolist()
