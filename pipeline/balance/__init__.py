@@ -1,0 +1,1 @@
+"""Beam steps of concept balancing: per-entry counts and the capped decision."""

@@ -1,0 +1,1 @@
+"""Beam steps of removal lists and decontamination."""

@@ -1,0 +1,1 @@
+"""Beam steps over the Score step's embeddings: semantic dedup."""

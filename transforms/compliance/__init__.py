@@ -1,0 +1,1 @@
+"""What the dataset must respect: removal lists and evaluation-set decontamination."""

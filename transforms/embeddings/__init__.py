@@ -1,0 +1,1 @@
+"""Embedding-space curation: k-means over image embeddings, semantic duplicate clusters, the nearest-neighbour index."""
