@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from paircurate.schemas.config import ClipConfig, ConfigError
+from paircurate.transforms.output.store import EVAL_FOLDER
 
 logger = logging.getLogger(__name__)
-
-EVAL_FOLDER = "eval"
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,8 +3,11 @@
 Object stores need Beam's pipeline options (``--s3_endpoint_url``,
 ``--s3_access_key_id``, ... or the standard AWS variables; GCS credentials
 from the environment): ``configure`` hands them to Beam's filesystems in the
-launching process, before the first input is looked at; Beam's SDK workers
-set them from the same options when they start.
+launching process, before the first input is looked at. Beam's SDK workers
+started by Beam's boot set them from the job's options; a worker started
+without them (a bare Python worker pool, a subprocess of the local runner)
+takes them from ``FILES`` itself, which carries the options given to
+``configure`` wherever the job's DoFns are unpickled.
 
 The module-level helpers are the same operations on ``FILES``, for the
 wiring that reads inputs and writes small files.
@@ -23,10 +26,23 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from paircurate.transforms.output import storage
 from paircurate.transforms.output.storage import FileInfo
 
+# The options given to ``configure``, which ``FILES`` carries to workers.
+_GIVEN: dict[str, Any] = {}
+
 
 def configure(beam_args: list[str]) -> None:
     """Give Beam's filesystems the pipeline options (object-store endpoints and credentials)."""
-    FileSystems.set_options(PipelineOptions(list(beam_args)))
+    options = PipelineOptions(list(beam_args))
+    FileSystems.set_options(options)
+    _GIVEN.clear()
+    _GIVEN.update(options.get_all_options(drop_default=True))
+
+
+def _files_in_worker(given: dict[str, Any]) -> BeamFiles:
+    """``FILES`` where it is unpickled, with the launcher's options if the worker has none."""
+    if FileSystems._pipeline_options is None and given:  # noqa: SLF001 - Beam keeps no getter
+        FileSystems.set_options(PipelineOptions.from_dictionary(given))
+    return FILES
 
 
 class BeamFiles:
@@ -68,7 +84,7 @@ class BeamFiles:
             pass  # already there, or a bucket where prefixes need no creation
 
     def __reduce__(self):
-        return (BeamFiles, ())
+        return (_files_in_worker, (dict(_GIVEN),))
 
 
 FILES = BeamFiles()

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from paircurate.report import data, samples, stream
+from paircurate.report.evaluations import Evaluations, read_evaluations
 from paircurate.report.stream import BATCH_ROWS
 from paircurate.schemas.codes import Status
 from paircurate.transforms.output.storage import Files
@@ -55,6 +56,7 @@ class ReportData:
     clusters: dict[str, dict[str, Any]] = field(default_factory=dict)
     sample_groups: list[samples.SampleGroup] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    evaluations: Evaluations = field(default_factory=Evaluations)
 
 
 def collect(
@@ -83,6 +85,7 @@ def collect(
     second.finish(report)
     add_clusters(report, ledger, first)
     add_samples(report, outputs, ledger, second.chosen(), with_images)
+    report.evaluations = read_evaluations(outputs.layout)
     check_counts(report)
     return report
 

@@ -8,13 +8,12 @@ rather than failing the report.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow.fs as pafs
+from paircurate.transforms.output import storage
+from paircurate.transforms.output.store import OutputLayout
 
-EVAL_FOLDER = "eval"
 RECALL_KS = (1, 5, 10)
 
 
@@ -34,25 +33,13 @@ class Evaluations:
     skipped: list[str] = field(default_factory=list)
 
 
-def read_evaluations(output_dir: str) -> Evaluations:
+def read_evaluations(layout: OutputLayout) -> Evaluations:
     """Every RUN/eval/*.json result, sorted by file name; none when the folder is absent."""
-    uri = output_dir if "://" in output_dir else os.path.abspath(output_dir)
-    try:
-        filesystem, root = pafs.FileSystem.from_uri(uri)
-        folder = f"{root.rstrip('/')}/{EVAL_FOLDER}"
-        if filesystem.get_file_info(folder).type != pafs.FileType.Directory:
-            return Evaluations()
-        infos = filesystem.get_file_info(pafs.FileSelector(folder))
-    except (OSError, ValueError):
-        return Evaluations()
     rows, skipped = [], []
-    for info in sorted(infos, key=lambda item: item.path):
-        if info.type != pafs.FileType.File or not info.path.endswith(".json"):
-            continue
+    for info in layout.files.match(layout.eval_results):
         name = info.path.rsplit("/", 1)[-1]
         try:
-            with filesystem.open_input_stream(info.path) as stream:
-                document = json.loads(stream.read())
+            document = json.loads(storage.read_bytes(layout.files, info.path))
             rows.append(_row(name, document))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             skipped.append(name)

@@ -18,7 +18,6 @@ from markupsafe import Markup
 
 from paircurate.report.aggregates import ReportData
 from paircurate.report.data import STATUSES, stored_options
-from paircurate.report.evaluations import read_evaluations
 from paircurate.report.figures import all_charts
 
 SECTIONS = (
@@ -117,7 +116,7 @@ def counters(stats: dict[str, Any]) -> list[tuple[str, Any]]:
 def render(report: ReportData) -> str:
     """The whole page as a string."""
     stats = report.stats
-    evaluations = read_evaluations(report.output_dir)
+    evaluations = report.evaluations
     sections = SECTIONS + ((("eval", "Evaluation"),) if evaluations.rows else ())
     template = environment().from_string(
         resources.files("paircurate.report").joinpath(TEMPLATE).read_text(encoding="utf-8")

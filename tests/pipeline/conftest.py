@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -172,6 +173,16 @@ class S3Emulator:
 
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def ledger(self, prefix: str) -> list[dict]:
+        """The rows of the ledger of the run folder at ``prefix``."""
+        keys = [key for key in self.keys(f"{prefix}/ledger/") if key.endswith(".parquet")]
+        return [row for key in keys for row in pq.read_table(io.BytesIO(self.get(key))).to_pylist()]
+
+    def shards(self, prefix: str) -> dict[str, bytes]:
+        """File name -> bytes of the run's shard tars (not their Parquet, which holds timings)."""
+        keys = [key for key in self.keys(f"{prefix}/shards/") if key.endswith(".tar")]
+        return {key.rsplit("/", 1)[1]: self.get(key) for key in keys}
 
 
 S3_KEY, S3_SECRET, S3_REGION = "paircurate-test", "paircurate-test-secret", "us-east-1"

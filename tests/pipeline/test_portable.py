@@ -16,6 +16,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import apache_beam as beam
@@ -94,7 +97,13 @@ def worker_pool(pool_env, tmp_path_factory):
     """
     port = _free_port()
     start_in = tmp_path_factory.mktemp("pool-cwd")
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    # Nothing from this process's environment but PATH and the like: S3 credentials and
+    # endpoints must reach the workers as pipeline options, as on a cluster.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "PYTHONPATH" and not key.startswith("AWS_")
+    }
     env["PATH"] = f"{pool_env / 'bin'}{os.pathsep}{env['PATH']}"
     env["VIRTUAL_ENV"] = str(pool_env)
     command = [
@@ -138,22 +147,40 @@ def run_with_probe(argv: list[str], probe_dir: Path) -> tuple[dict, dict]:
     return stats, json.loads((probe_dir / "probe").read_text())
 
 
-# Where the job writes; an object-store variant is another parameter.
-OUTPUTS = ["local"]
+@dataclass
+class Destination:
+    """Where the EXTERNAL job writes, the options that reach it, and how to read it back."""
+
+    output: str
+    options: list[str]
+    ledger: Callable[[], list[dict]]
+    shards: Callable[[], dict[str, bytes]]
 
 
-@pytest.fixture(params=OUTPUTS)
-def external_output(request, tmp_path) -> str:
-    return str(tmp_path / "external")
+@pytest.fixture(params=["local", "s3"])
+def destination(request, tmp_path) -> Destination:
+    if request.param == "local":
+        folder = tmp_path / "external"
+        return Destination(
+            str(folder),
+            [],
+            lambda: read_ledger(folder),
+            lambda: {p.name: p.read_bytes() for p in shard_files(folder, ".tar")},
+        )
+    s3 = request.getfixturevalue("s3")
+    prefix = f"external-{uuid.uuid4().hex[:8]}"
+    return Destination(
+        s3.url(prefix), s3.beam_args, lambda: s3.ledger(prefix), lambda: s3.shards(prefix)
+    )
 
 
 def test_external_worker_pool_runs_the_wheel_and_writes_the_same_shards(
-    first_run, manifest, job_endpoint, worker_pool, pool_env, external_output, tmp_path
+    first_run, manifest, job_endpoint, worker_pool, pool_env, destination, tmp_path
 ):
     output, _ = first_run
     argv = job_args(
         manifest,
-        external_output,
+        destination.output,
         "--runner=PortableRunner",
         f"--job_endpoint={job_endpoint}",
         "--environment_type=EXTERNAL",
@@ -161,6 +188,7 @@ def test_external_worker_pool_runs_the_wheel_and_writes_the_same_shards(
         # Beam's job service on localhost runs the workers here, which the
         # launcher cannot tell from a job server that submits to a cluster.
         "--allow-local-paths",
+        *destination.options,
     )
     stats, probe = run_with_probe(argv, tmp_path)
 
@@ -172,12 +200,12 @@ def test_external_worker_pool_runs_the_wheel_and_writes_the_same_shards(
     searched = {Path(entry or probe["cwd"]).resolve() for entry in probe["sys_path"]}
     assert CHECKOUT not in searched
 
-    ledger = read_ledger(external_output)
+    ledger = destination.ledger()
     assert stats["rows_in"] == PAIRS
     assert sorted(row["row_number"] for row in ledger) == list(range(PAIRS))
     first = {p.name: p.read_bytes() for p in shard_files(output, ".tar")}
     assert first
-    assert first == {p.name: p.read_bytes() for p in shard_files(external_output, ".tar")}
+    assert first == destination.shards()
 
 
 def image_workdir() -> str:

@@ -6,13 +6,11 @@ Credentials and the endpoint reach Beam's filesystems as Beam's own S3 options
 
 from __future__ import annotations
 
-import io
 import json
 import uuid
 from collections import Counter
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from conftest import PAIRS, job_args, read_ledger, shard_files
 
@@ -20,11 +18,6 @@ from paircurate.pipeline.cli import main
 from paircurate.pipeline.filesystem import FILES
 from paircurate.schemas.codes import REASONS
 from paircurate.transforms.output.store import RawStore
-
-
-def s3_ledger(s3, prefix: str) -> list[dict]:
-    keys = [key for key in s3.keys(f"{prefix}/ledger/") if key.endswith(".parquet")]
-    return [row for key in keys for row in pq.read_table(io.BytesIO(s3.get(key))).to_pylist()]
 
 
 @pytest.mark.slow
@@ -40,7 +33,7 @@ def test_a_job_reads_and_writes_s3_and_retries_there(s3, manifest, tmp_path):
 
     assert main(["run", *job_args(source, output), *s3.beam_args]) == 0
 
-    ledger = s3_ledger(s3, f"{prefix}/out")
+    ledger = s3.ledger(f"{prefix}/out")
     assert sorted(Counter(row["row_number"] for row in ledger).values()) == [1] * PAIRS
     assert {row["source"] for row in ledger} == {source}
     # The tars and sizes.json; shard Parquet records download times, which differ per run.
@@ -64,7 +57,7 @@ def test_a_job_reads_and_writes_s3_and_retries_there(s3, manifest, tmp_path):
     retryable = [row for row in ledger if row["reason"] and REASONS[row["reason"]].retryable]
     assert retryable  # the session's web has slow and failing URLs
     assert main(["retry-failed", "--output", output, *s3.beam_args]) == 0
-    after = s3_ledger(s3, f"{prefix}/out")
+    after = s3.ledger(f"{prefix}/out")
     assert sorted(Counter(row["row_number"] for row in after).values()) == [1] * PAIRS
     retried = json.loads(s3.get(f"{prefix}/out/stats.json"))["retry"]
     assert retried["rows"] == len(retryable)

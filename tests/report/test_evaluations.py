@@ -11,6 +11,7 @@ from paircurate.pipeline.filesystem import FILES
 from paircurate.report.aggregates import collect
 from paircurate.report.evaluations import read_evaluations
 from paircurate.report.page import render
+from paircurate.transforms.output.store import OutputLayout
 
 RESULT = {
     "model": {"label": "epoch_1.pt", "model": "tiny"},
@@ -33,11 +34,11 @@ def write_result(run: Path, name: str, document: object) -> None:
 
 def test_results_are_read_and_others_skipped(tmp_path):
     run = write_outputs(tmp_path / "run", mixed_rows())
-    assert read_evaluations(str(run)).rows == []
+    assert read_evaluations(OutputLayout(FILES, str(run))).rows == []
     write_result(run, "b.json", RESULT)
     write_result(run, "a.json", {"model": {"model": "x"}, "retrieval": RESULT["retrieval"]})
     write_result(run, "notes.json", {"hello": 1})
-    found = read_evaluations(str(run))
+    found = read_evaluations(OutputLayout(FILES, str(run)))
     assert [row.name for row in found.rows] == ["a.json", "b.json"]
     assert found.rows[0].zeroshot is None and found.rows[0].model == "x"
     assert found.rows[1].retrieval["recall"][1] == (5, 0.125, 0.125)

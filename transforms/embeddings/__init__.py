@@ -1,1 +1,1 @@
-"""Embedding-space curation: k-means over image embeddings, semantic duplicate clusters, the nearest-neighbour index."""
+"""Embedding-space curation: k-means over image embeddings, semantic duplicates, the index."""

@@ -8,6 +8,7 @@ are, so the layout is written down once:
     DIR/ledger/part-NNNNN.parquet                     every input row, once
     DIR/embeddings/img_emb/img_emb_NNNNN.npy, text_emb/...
     DIR/stats.json, DIR/report.html
+    DIR/eval/NAME.json                                results of ``paircurate eval``
     DIR/fetch/<fingerprint>/                          raw shards (``RawStore``)
 
 A raw shard is one committed Fetch attempt at one chunk: a tar of the
@@ -38,6 +39,7 @@ from paircurate.transforms.output.shards import TarWriter, read_members, shard_n
 from paircurate.transforms.output.storage import Files
 
 RAW_FOLDER = "fetch"
+EVAL_FOLDER = "eval"
 REPORT_NAME = "report.html"
 # The key in a raw Parquet's schema metadata naming the tar of the same attempt.
 TAR_KEY = b"paircurate.raw_tar"
@@ -102,6 +104,11 @@ class OutputLayout:
     @property
     def report_html(self) -> str:
         return self.path(REPORT_NAME)
+
+    @property
+    def eval_results(self) -> str:
+        """The glob of the run's evaluation results, which its report shows."""
+        return self.path(EVAL_FOLDER, "*.json")
 
     @staticmethod
     def raw_name(fingerprint: str) -> str:
