@@ -19,6 +19,7 @@ from markupsafe import Markup
 from paircurate.report.aggregates import ReportData
 from paircurate.report.data import STATUSES, stored_options
 from paircurate.report.figures import all_charts
+from paircurate.transforms.output.compliance import compliance_summary
 
 SECTIONS = (
     ("summary", "Summary"),
@@ -29,6 +30,7 @@ SECTIONS = (
     ("images", "Images"),
     ("duplicates", "Duplicates"),
     ("samples", "Samples"),
+    ("compliance", "Compliance"),
     ("run", "Run"),
 )
 TEMPLATE = "template.html"
@@ -113,6 +115,14 @@ def counters(stats: dict[str, Any]) -> list[tuple[str, Any]]:
     return found
 
 
+def compliance_of(stats: dict[str, Any]) -> dict[str, Any]:
+    """stats.json's compliance summary; rebuilt from its reason counts and options if absent."""
+    if stats.get("compliance"):
+        return stats["compliance"]
+    counts = {code: entry.get("count", 0) for code, entry in (stats.get("reason") or {}).items()}
+    return compliance_summary(counts, stats.get("options") or {})
+
+
 def render(report: ReportData) -> str:
     """The whole page as a string."""
     stats = report.stats
@@ -140,6 +150,7 @@ def render(report: ReportData) -> str:
         sample_groups=report.sample_groups,
         stages=stats.get("stages") or {},
         counters=counters(stats),
+        compliance=compliance_of(stats),
         options=option_rows(stats.get("options") or {}),
         versions=stats.get("versions") or {},
     )

@@ -28,6 +28,11 @@ class Reason:
     stage: str
     description: str
     retryable: bool = False
+    # The opt-out protocol or removal list the reason enforces ("robots.txt", "TDMRep", ...),
+    # and the option that turns it on: the compliance summary lists every such reason, with
+    # its count, under that name, and reports the protocol honoured when the option is set.
+    respects: str = ""
+    option: str = ""
 
 
 def _reasons(*items: Reason) -> dict[str, Reason]:
@@ -96,14 +101,58 @@ REASONS: dict[str, Reason] = _reasons(
     Reason("download_too_many_redirects", _F, "fetch", "more redirects than allowed"),
     Reason("download_blocked_address", _F, "fetch", "the host resolves to a private address"),
     Reason("download_dns_error", _F, "fetch", "the host name does not resolve"),
-    Reason("download_opted_out", _D, "fetch", "an X-Robots-Tag directive such as noai opts it out"),
-    Reason("download_robots_disallowed", _D, "fetch", "robots.txt disallows it for our agent"),
+    Reason(
+        "download_opted_out",
+        _D,
+        "fetch",
+        "an X-Robots-Tag directive such as noai or noml opts it out",
+        respects="X-Robots-Tag",
+        option="disallowed_header_directives",
+    ),
+    Reason(
+        "download_robots_disallowed",
+        _D,
+        "fetch",
+        "robots.txt disallows it for our agent",
+        respects="robots.txt",
+        option="respect_robots_txt",
+    ),
     Reason(
         "download_robots_unavailable",
         _F,
         "fetch",
         "robots.txt could not be read (5xx, 429, no answer): the host counts as closed for now",
         True,
+        respects="robots.txt",
+        option="respect_robots_txt",
+    ),
+    Reason(
+        "download_tdm_reserved",
+        _D,
+        "fetch",
+        "TDMRep reserves text and data mining rights (tdm-reservation header or "
+        "/.well-known/tdmrep.json; the detail names the source and the tdm-policy)",
+        respects="TDMRep",
+        option="respect_tdmrep",
+    ),
+    Reason(
+        "download_tdmrep_unavailable",
+        _F,
+        "fetch",
+        "/.well-known/tdmrep.json could not be read (5xx, 429, no answer): the host counts as "
+        "closed for now",
+        True,
+        respects="TDMRep",
+        option="respect_tdmrep",
+    ),
+    Reason(
+        "download_ai_optout",
+        _D,
+        "fetch",
+        "an AI-training preference says no: Content-Usage train-ai=n (header or robots.txt) or "
+        "Content-Signal ai-train=no (robots.txt); the detail names the source",
+        respects="AI preferences",
+        option="respect_ai_preferences",
     ),
     Reason("download_error", _F, "fetch", "any other download error (see reason_detail)"),
     # decode
@@ -128,3 +177,12 @@ def reason(code: str) -> Reason:
 
 def status_of(code: str) -> Status:
     return reason(code).status
+
+
+def respected() -> dict[str, list[Reason]]:
+    """Opt-out protocol or removal list -> the reasons that enforce it, in REASONS order."""
+    found: dict[str, list[Reason]] = {}
+    for item in REASONS.values():
+        if item.respects:
+            found.setdefault(item.respects, []).append(item)
+    return found

@@ -179,7 +179,7 @@ class DownloadConfig:
         "directives addressed to it and robots.txt groups for it apply",
     )
     disallowed_header_directives: tuple[str, ...] = opt(
-        ("noai", "noimageai", "noindex", "noimageindex"),
+        ("noai", "noimageai", "noml", "noindex", "noimageindex"),
         "X-Robots-Tag directives that opt an image out (download_opted_out); 'none' honours none",
     )
     respect_robots_txt: bool = opt(
@@ -187,6 +187,20 @@ class DownloadConfig:
         "fetch each host's robots.txt once and skip URLs it disallows for the agent; an "
         "unreadable one (5xx, 429, no answer) closes the host for two minutes, and its "
         "rows fail as download_robots_unavailable, which retry-failed takes up",
+    )
+    respect_tdmrep: bool = opt(
+        True,
+        "honour the W3C TDM Reservation Protocol: a 'tdm-reservation: 1' response header, and "
+        "each origin's /.well-known/tdmrep.json, fetched once (download_tdm_reserved); an "
+        "unreadable one (5xx, 429, no answer) closes the host for two minutes "
+        "(download_tdmrep_unavailable, which retry-failed takes up)",
+    )
+    respect_ai_preferences: bool = opt(
+        True,
+        "honour AI-training preferences: the Content-Usage header and robots.txt rule of the IETF "
+        "AI Preferences drafts (train-ai=n, or bots=n where train-ai is unstated, and "
+        "train-genai=n) and robots.txt's Content-Signal: ai-train=no (download_ai_optout); "
+        "reads each host's robots.txt once even without --respect-robots-txt",
     )
     allow_private_networks: bool = opt(
         False,

@@ -22,6 +22,7 @@ from paircurate.schemas.codes import Status
 from paircurate.schemas.plan import JobPlan
 from paircurate.transforms.ingest.inputs import number_repeats
 from paircurate.transforms.output import storage
+from paircurate.transforms.output.compliance import compliance_summary
 from paircurate.transforms.output.finalize import finalize_chunk
 from paircurate.transforms.output.ledger import summarize_shard
 from paircurate.transforms.output.shards import TarWriter, sample_members, shard_name
@@ -141,7 +142,8 @@ class MergeSummariesFn(beam.CombineFn):
 
 
 def stats_document(summary: dict, run_info: dict) -> dict:
-    """stats.json: counts by status and reason with shares, plus what the run was."""
+    """stats.json: counts by status and reason with shares, what the run respected (opt-outs
+    and removal lists, transforms/output/compliance.py), plus what the run was."""
     rows = summary["rows"]
 
     def with_shares(counts: dict) -> dict:
@@ -158,6 +160,7 @@ def stats_document(summary: dict, run_info: dict) -> dict:
         "reason": with_shares(summary["reason"]),
         "shards": len(summary["shards"]),
         "image_bytes_written": summary["image_bytes"],
+        "compliance": compliance_summary(summary["reason"], run_info.get("options") or {}),
         **run_info,
     }
 

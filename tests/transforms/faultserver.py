@@ -1,7 +1,8 @@
 """A threaded HTTP server on 127.0.0.1 that misbehaves on request, one route per fault.
 
 Routes (``/<route>/<args...>``) answer with statuses, stalls, resets, redirects,
-compressed bombs and opt-out headers, so that the downloader meets every fault a
+compressed bombs, opt-out headers and site-wide opt-out files (robots.txt,
+/.well-known/tdmrep.json), so that the downloader meets every fault a
 real crawl meets, without leaving the machine. Each request is recorded with its
 arrival time, so tests can check how many attempts were made and how far apart.
 """
@@ -82,6 +83,24 @@ class _FaultHandler(QuietHandler):
         else:
             self._route_file("red")
 
+    def _route__well_known(self, name: str) -> None:
+        """/.well-known/tdmrep.json: ``tdmrep_status`` and ``tdmrep_json``; stalls if asked."""
+        if name != "tdmrep.json":
+            self._send(404, b"no such file")
+        elif self.server.tdmrep_stall:
+            time.sleep(self.server.stall_seconds)
+            self.close_connection = True
+        else:
+            self._send(self.server.tdmrep_status, self.server.tdmrep_json, "application/json")
+
+    def _route_gallery(self, *path: str) -> None:
+        """The red image anywhere under /gallery/; ``?tdm=``, ``?policy=``, ``?usage=`` send
+        the tdm-reservation, tdm-policy and Content-Usage headers."""
+        body, content_type = self.server.files["red"]
+        names = {"tdm": "tdm_reservation", "policy": "tdm_policy", "usage": "Content_Usage"}
+        headers = {names[key]: value for key, value in self.query.items() if key in names}
+        self._send(200, body, content_type, **headers)
+
     def _route_robots_tag(self, value: str) -> None:
         body, content_type = self.server.files["red"]
         self._send(200, body, content_type, X_Robots_Tag=value)
@@ -153,6 +172,9 @@ class FaultServer(ThreadingHTTPServer):
         self.files: dict[str, tuple[bytes, str]] = {}
         self.robots_txt = ROBOTS_TXT
         self.robots_status = 200
+        self.tdmrep_json = b"[]"
+        self.tdmrep_status = 404
+        self.tdmrep_stall = False
         self.stall_seconds = 3.0
         self.bomb = gzip_bomb(bomb_bytes)
         self.requests: list[tuple[float, str]] = []

@@ -11,8 +11,9 @@ connection goes to the very address that was checked, never through a second
 lookup that a rebinding DNS server could answer differently; the body is
 capped in bytes both as sent and after gunzip (a gzip bomb is refused, not
 inflated); an attempt has a total deadline, so a trickling body cannot hold a
-thread for ever. Politeness: X-Robots-Tag opt-outs, optional robots.txt, retries
-with exponential backoff that honour Retry-After.
+thread for ever. Politeness: X-Robots-Tag opt-outs, optional robots.txt, TDMRep
+reservations and AI-training preferences (robots.py, tdmrep.py, directives.py),
+retries with exponential backoff that honour Retry-After.
 """
 
 from __future__ import annotations
@@ -45,25 +46,30 @@ from urllib3.exceptions import (
 
 from paircurate.schemas.codes import REASONS
 from paircurate.schemas.config import DownloadConfig
+from paircurate.transforms.crawl import tdmrep
 from paircurate.transforms.crawl.budget import BodyBudget, Held
+from paircurate.transforms.crawl.directives import AI_OPTOUT, header_refusal
 from paircurate.transforms.crawl.robots import (
     ROBOTS_TXT_MAX_BYTES,
     UNAVAILABLE,
+    OriginCache,
     RobotsCache,
     RobotsRules,
     opted_out_by,
     rules_from_fetch,
 )
+from paircurate.transforms.crawl.tdmrep import TdmDecision, TdmRules, rules_from_tdmrep
 from paircurate.transforms.ingest.urls import DEFAULT_PORTS, url_problem
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _READ_BLOCK = 1 << 16
 # Outcomes another attempt within the same fetch may change (the retryable reasons of
 # schemas/codes.py); DNS failures and 4xx other than 429 will not. An unreadable
-# robots.txt is retryable later (retry-failed) but not at once: its answer is cached.
+# robots.txt or tdmrep.json is retryable later (retry-failed) but not at once: its answer is
+# cached.
 RETRYABLE = frozenset(
     reason.code for reason in REASONS.values() if reason.retryable and reason.stage == "fetch"
-) - {UNAVAILABLE}
+) - {UNAVAILABLE, tdmrep.UNAVAILABLE}
 
 
 @dataclass
@@ -193,8 +199,11 @@ class Downloader:
         self._pool.pool_classes_by_scheme = _pinned_pool_classes(self._connect_addresses)
         self.budget = BodyBudget(config.max_bytes_in_flight)
         self._robots: RobotsCache | None = None
-        if config.respect_robots_txt:
+        if config.respect_robots_txt or config.respect_ai_preferences:
             self._robots = RobotsCache(self._fetch_robots_txt, config.user_agent_token)
+        self._tdm: OriginCache[TdmRules] | None = None
+        if config.respect_tdmrep:
+            self._tdm = OriginCache(self._fetch_tdmrep, tdmrep.TDMREP_PATH, TdmRules())
 
     def attempt(
         self, progress: UrlAttempts, held: Held | None = None
@@ -254,10 +263,7 @@ class Downloader:
         deadline: float | None = None  # starts with the first request, not while queued
         for _hop in range(self.config.max_redirects + 1):
             host = self._check_target(url)
-            if check_robots and self._robots is not None:
-                refused = self._robots.refusal(url)
-                if refused is not None:
-                    raise _Failure(*refused)
+            reservation = self._check_site_rules(url) if check_robots else None
             with self.hosts.slot(host):
                 if deadline is None:
                     deadline = time.monotonic() + self.config.deadline
@@ -266,6 +272,8 @@ class Downloader:
                     if response.status in _REDIRECTS and response.headers.get("Location"):
                         url = urljoin(url, response.headers["Location"])
                         continue
+                    if check_robots:
+                        self._check_response_opt_outs(response, reservation)
                     return self._answer(response, deadline, cap, held)
                 finally:
                     if not response.isclosed():
@@ -276,6 +284,51 @@ class Downloader:
             "download_too_many_redirects", f"more than {self.config.max_redirects} redirects"
         )
 
+    def _check_site_rules(self, url: str) -> TdmDecision | None:
+        """Raises the reason when a site-wide file (robots.txt, tdmrep.json) keeps us from
+        ``url``; else returns what tdmrep.json says of it, which the response's headers may
+        still overrule.
+        """
+        if self._robots is not None:
+            rules = self._robots.rules(url)
+            if self.config.respect_robots_txt:
+                refused = rules.refusal(url, self._robots.agent)
+                if refused is not None:
+                    raise _Failure(*refused)
+            if self.config.respect_ai_preferences:
+                said = rules.preferences.refusal(url)
+                if said is not None:
+                    raise _Failure(AI_OPTOUT, said)
+        if self._tdm is None:
+            return None
+        tdm_rules = self._tdm.rules(url)
+        if tdm_rules.unavailable:
+            raise _Failure(tdm_rules.reason, tdm_rules.why)
+        return tdm_rules.decision(url)
+
+    def _check_response_opt_outs(
+        self, response: urllib3.BaseHTTPResponse, reservation: TdmDecision | None
+    ) -> None:
+        """Raises the reason when the response's headers (or tdmrep.json) opt it out."""
+        status, headers = response.status, response.headers
+        if status >= 400:
+            return  # an error page's headers say nothing of the image
+        if self._directives:
+            directive = opted_out_by(
+                headers.getlist("X-Robots-Tag"), self.config.user_agent_token, self._directives
+            )
+            if directive is not None:
+                raise _Failure("download_opted_out", f"X-Robots-Tag: {directive}", status)
+        if self.config.respect_tdmrep:
+            said = tdmrep.header_decision(headers.get("tdm-reservation"), headers.get("tdm-policy"))
+            decision = said or reservation  # the header takes precedence over the file
+            if decision is not None and decision.reserved:
+                raise _Failure(tdmrep.RESERVED, decision.detail(), status)
+        if self.config.respect_ai_preferences:
+            refused = header_refusal(headers.getlist("Content-Usage"))
+            if refused is not None:
+                raise _Failure(AI_OPTOUT, refused, status)
+
     def _answer(
         self, response: urllib3.BaseHTTPResponse, deadline: float, cap: int, held: Held | None
     ) -> DownloadResult:
@@ -283,14 +336,6 @@ class Downloader:
         if status >= 400:
             retry_after = response.headers.get("Retry-After")
             raise _Failure(status_reason(status), f"HTTP {status}", status, retry_after)
-        if self._directives:
-            directive = opted_out_by(
-                response.headers.getlist("X-Robots-Tag"),
-                self.config.user_agent_token,
-                self._directives,
-            )
-            if directive is not None:
-                raise _Failure("download_opted_out", f"X-Robots-Tag: {directive}", status)
         body = _read_capped(response, deadline, cap, self.config.timeout, held)
         content_type = response.headers.get("Content-Type")
         return DownloadResult(body=body, http_status=status, content_type=content_type)
@@ -354,7 +399,11 @@ class Downloader:
     def _fetch_robots_txt(self, robots_url: str) -> RobotsRules:
         result, _ = self._attempt(robots_url, ROBOTS_TXT_MAX_BYTES, check_robots=False)
         status = result.http_status
-        return rules_from_fetch(status, result.body, result.reason)
+        return rules_from_fetch(status, result.body, result.reason, self.config.user_agent_token)
+
+    def _fetch_tdmrep(self, tdmrep_url: str) -> TdmRules:
+        result, _ = self._attempt(tdmrep_url, tdmrep.TDMREP_MAX_BYTES, check_robots=False)
+        return rules_from_tdmrep(result.http_status, result.body, result.reason, result.detail)
 
 
 class _PinnedConnection:

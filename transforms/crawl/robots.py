@@ -2,7 +2,8 @@
 
 Both are read the way img2dataset and search crawlers read them, so that a site
 that opted out of AI training for one crawler has opted out of ours too. The
-robots.txt rules are fetched once per origin and shared by every thread.
+robots.txt rules are fetched once per origin and shared by every thread; the
+same per-origin cache holds each origin's /.well-known/tdmrep.json (tdmrep.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
+
+from paircurate.transforms.crawl.directives import AiPreferences, ai_preferences_from_robots_txt
 
 # Directives that carry a value after a colon; "unavailable_after: <date>" names no agent.
 _VALUED_DIRECTIVES = frozenset(
@@ -70,6 +74,7 @@ class RobotsRules:
     verdict: bool = True
     why: str = ""
     unavailable: bool = False
+    preferences: AiPreferences = field(default_factory=AiPreferences)
 
     def allows(self, url: str, agent: str) -> tuple[bool, str]:
         if self.parser is None:
@@ -86,12 +91,18 @@ class RobotsRules:
         return (UNAVAILABLE if self.unavailable else DISALLOWED), why
 
 
-def rules_from_fetch(status: int | None, body: bytes | None, failure: str | None) -> RobotsRules:
-    """Rules per RFC 9309: a 4xx means no rules; a 5xx or no answer means stay out for now."""
+def rules_from_fetch(
+    status: int | None, body: bytes | None, failure: str | None, agent: str = ""
+) -> RobotsRules:
+    """Rules per RFC 9309: a 4xx means no rules; a 5xx or no answer means stay out for now.
+
+    The AI-usage preferences of the groups that apply to ``agent`` come along.
+    """
     if body is not None and status is not None and status < 300:
+        lines = body.decode("utf-8", errors="replace").splitlines()
         parser = RobotFileParser()
-        parser.parse(body.decode("utf-8", errors="replace").splitlines())
-        return RobotsRules(parser=parser)
+        parser.parse(lines)
+        return RobotsRules(parser=parser, preferences=ai_preferences_from_robots_txt(lines, agent))
     if status is not None and 400 <= status < 500 and status != 429:
         return RobotsRules(verdict=True)
     if failure == "download_empty":
@@ -100,27 +111,75 @@ def rules_from_fetch(status: int | None, body: bytes | None, failure: str | None
     return RobotsRules(verdict=False, why=why, unavailable=True)
 
 
+class _Rules(Protocol):
+    unavailable: bool
+
+
+RulesT = TypeVar("RulesT", bound=_Rules)
+
+
 @dataclass
-class _Entry:
+class _Entry(Generic[RulesT]):
+    rules: RulesT
     ready: threading.Event = field(default_factory=threading.Event)
-    rules: RobotsRules = field(default_factory=RobotsRules)
     fetched_at: float = 0.0
 
     def stale(self, now: float) -> bool:
-        """An unreadable robots.txt is asked for again after a while; a read one is kept."""
+        """An unreadable file is asked for again after a while; a read one is kept."""
         ready = self.ready.is_set()
         return ready and self.rules.unavailable and now - self.fetched_at >= UNAVAILABLE_TTL_S
 
 
-class RobotsCache:
-    """robots.txt rules per origin: the first thread to ask fetches them, the others wait."""
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
-    def __init__(self, fetch: Callable[[str], RobotsRules], agent: str, max_origins: int = 4096):
+
+class OriginCache(Generic[RulesT]):
+    """A file per origin (robots.txt, tdmrep.json), read once: the first thread to ask fetches
+    it, the others wait. ``fetch`` takes the file's URL and returns its rules; rules that are
+    ``unavailable`` are fetched again once UNAVAILABLE_TTL_S has passed.
+    """
+
+    def __init__(
+        self, fetch: Callable[[str], RulesT], path: str, empty: RulesT, max_origins: int = 4096
+    ):
         self._fetch = fetch
-        self.agent = agent or "*"
+        self._path = path
+        self._empty = empty
         self._max_origins = max_origins
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: OrderedDict[str, _Entry[RulesT]] = OrderedDict()
+
+    def rules(self, url: str) -> RulesT:
+        """The rules of ``url``'s origin, fetched on first use."""
+        origin = origin_of(url)
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(origin)
+            owner = entry is None or entry.stale(now)
+            if owner:
+                entry = self._entries[origin] = _Entry(self._empty, fetched_at=now)
+                if len(self._entries) > self._max_origins:
+                    self._entries.popitem(last=False)
+            else:
+                self._entries.move_to_end(origin)
+        if owner:
+            try:
+                entry.rules = self._fetch(origin + self._path)
+            finally:
+                entry.ready.set()
+        else:
+            entry.ready.wait()
+        return entry.rules
+
+
+class RobotsCache(OriginCache[RobotsRules]):
+    """robots.txt rules per origin."""
+
+    def __init__(self, fetch: Callable[[str], RobotsRules], agent: str, max_origins: int = 4096):
+        super().__init__(fetch, "/robots.txt", RobotsRules(), max_origins)
+        self.agent = agent or "*"
 
     def refusal(self, url: str) -> tuple[str, str] | None:
         """(reason, detail) when robots.txt keeps us from ``url``, else None.
@@ -128,23 +187,4 @@ class RobotsCache:
         Fetches the origin's robots.txt on first use, and again once an
         unreadable one has kept the host closed for UNAVAILABLE_TTL_S.
         """
-        parts = urlsplit(url)
-        origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-        now = time.monotonic()
-        with self._lock:
-            entry = self._entries.get(origin)
-            owner = entry is None or entry.stale(now)
-            if owner:
-                entry = self._entries[origin] = _Entry(fetched_at=now)
-                if len(self._entries) > self._max_origins:
-                    self._entries.popitem(last=False)
-            else:
-                self._entries.move_to_end(origin)
-        if owner:
-            try:
-                entry.rules = self._fetch(origin + "/robots.txt")
-            finally:
-                entry.ready.set()
-        else:
-            entry.ready.wait()
-        return entry.rules.refusal(url, self.agent)
+        return self.rules(url).refusal(url, self.agent)

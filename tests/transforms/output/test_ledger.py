@@ -64,6 +64,7 @@ def test_codes_are_consistent() -> None:
         "download_connection_error",
         "download_incomplete",
         "download_robots_unavailable",
+        "download_tdmrep_unavailable",
     }
 
 
