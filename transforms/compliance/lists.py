@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -41,6 +42,7 @@ KINDS = ("url", "domain", "sha256", "phash")
 BEFORE_DOWNLOAD = ("url", "domain")
 """Kinds that act on the URL, so that a listed row is never fetched."""
 MAX_DISTANCE = 63
+_HEX = re.compile("[0-9a-f]+")
 
 
 class ExclusionListError(ValueError):
@@ -126,7 +128,7 @@ def normalize_entry(kind: str, value: str, line: int, distance: int, where: str)
         return Entry(kind, host, line)
     digits = 64 if kind == "sha256" else 16
     text = value.lower().removeprefix("0x")
-    if len(text) != digits or any(ch not in "0123456789abcdef" for ch in text):
+    if len(text) != digits or not _HEX.fullmatch(text):
         raise ExclusionListError(f"{where}: a {kind} entry is {digits} hex digits, not {value!r}")
     return Entry(kind, text, line, distance if kind == "phash" else 0)
 
