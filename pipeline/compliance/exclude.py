@@ -68,9 +68,11 @@ class ReadListDoFn(beam.DoFn):
         distances: set[int] = set()
         exact: dict[str, list] = {BEFORE: [], AFTER: []}
         hashes: list[tuple[int, int, int]] = []
+        count = 0
         with fs.open_read(spec.path) as stream:
-            for entry in read_entries(stream, spec):
-                self.entries.inc()
+            for count, entry in enumerate(read_entries(stream, spec), start=1):  # noqa: B007
+                if count % BATCH == 0:
+                    self.entries.inc(BATCH)
                 if entry.kind == "phash":
                     hashes.append((int(entry.value, 16), entry.distance, entry.line))
                     distances.add(entry.distance)
@@ -83,6 +85,7 @@ class ReadListDoFn(beam.DoFn):
                 if len(exact[side]) >= BATCH:
                     yield from self._exact(exact[side], source, side)
                     exact[side] = []
+        self.entries.inc(count % BATCH)
         for side, batch in exact.items():
             yield from self._exact(batch, source, side)
         yield from self._phash(hashes, source)
