@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +17,7 @@ from conftest import job_args, read_ledger, run_job_on
 from PIL import Image
 
 from paircurate.pipeline.job import fetch_fingerprint
+from paircurate.pipeline.output.write_report import write_report
 from paircurate.pipeline.run import parse_args
 from paircurate.synthweb.evalset import write_evalset
 
@@ -154,4 +154,8 @@ def test_decontamination_drops_copies_of_eval_images_and_never_fetches_listed_ur
             assert by_path[path]["compliance_match"] == eval_name
     web_rows = [row for row in ledger if row["source"] != str(pool)]
     assert not [row for row in web_rows if row["reason"] == "eval_contamination"]
-    assert os.path.exists(Path(output, "stats.json"))
+    page = Path(write_report(str(output))).read_text()
+    contaminated = len(truth) - 1
+    assert f"{contaminated} pool images were dropped as near-copies" in page
+    assert page.count('<img src="data:image/webp;base64,') >= 2 * contaminated
+    assert page.count('alt="pool image"') == page.count('alt="evaluation image"') == contaminated
