@@ -26,7 +26,12 @@ from typing import Any
 import apache_beam as beam
 
 from paircurate.pipeline import filesystem as fs
-from paircurate.pipeline.compliance.exclude import ExcludeUrls, MatchImages, ReadSources
+from paircurate.pipeline.compliance.exclude import (
+    ExcludeUrls,
+    MatchEmbeddings,
+    MatchImages,
+    ReadSources,
+)
 from paircurate.pipeline.crawl.fetch_chunks import FetchChunkDoFn, image_processes_for
 from paircurate.pipeline.dedup.find_duplicates import FindDuplicates
 from paircurate.pipeline.grouping import GroupRows
@@ -198,8 +203,14 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         # A fusion break on the chunk indexes: Score runs on workers of its own (GPU ones
         # with --clip-accelerator), not inside the download work.
         committed = fetched | "ToScore" >> beam.Reshuffle()
-        scores = committed | "Score" >> score_step(config.clip, raw, config.image)
+        # Decontamination by embedding needs each pair's image embedding, written or not.
+        cosine = config.compliance.decontam_cosine
+        clip = replace(config.clip, write_embeddings=True) if cosine is not None else config.clip
+        scores = committed | "Score" >> score_step(clip, raw, config.image)
         cut = score_cut(scores, config.clip)
+        if cosine is not None and sources.evalsets:
+            near = scores | "MatchEmbeddings" >> MatchEmbeddings(sources, clip, cosine, lists)
+            decisions = (decisions, near) | "WithEmbeddingMatches" >> beam.Flatten()
     else:
         scores, cut = pipeline | "NoScores" >> beam.Create([]), None
     write = WriteOutputs(config, raw, codec, chunks, fetched, run_info, cut)

@@ -510,10 +510,19 @@ class ComplianceConfig:
         "is contaminated (re-encodes and resizes stay within 4 bits, 1 percent crops within 6)",
     )
 
+    decontam_cosine: float | None = opt(
+        None,
+        "also drop pool images whose CLIP image embedding has at least this cosine similarity "
+        "with an evaluation image's, embedded by the same model (needs CLIP scoring); catches "
+        "copies pHash misses, such as larger crops",
+    )
+
     def __post_init__(self) -> None:
         _require(
             0 <= self.decontam_phash_distance < 64, "--decontam-phash-distance must be in 0..63"
         )
+        if self.decontam_cosine is not None:
+            _require(-1 <= self.decontam_cosine <= 1, "--decontam-cosine must be in -1..1")
 
 
 @dataclass(frozen=True)
@@ -528,6 +537,13 @@ class JobConfig:
     clip: ClipConfig = field(default_factory=ClipConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig(output="out"))
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
+
+    def __post_init__(self) -> None:
+        if self.compliance.decontam_cosine is not None:
+            _require(
+                self.clip.scores and not self.output.text_only,
+                "--decontam-cosine compares CLIP image embeddings: score with --clip-model",
+            )
 
 
 SECTIONS: dict[str, type] = {

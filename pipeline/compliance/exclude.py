@@ -21,8 +21,9 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from paircurate.pipeline import filesystem as fs
+from paircurate.schemas.config import ClipConfig
 from paircurate.schemas.records import RowCodec
-from paircurate.transforms.compliance.evalset import eval_files, read_eval_file
+from paircurate.transforms.compliance.evalset import decoded_image, eval_files, read_eval_file
 from paircurate.transforms.compliance.join import (
     ENTRY,
     EVAL_KIND,
@@ -39,7 +40,13 @@ from paircurate.transforms.compliance.join import (
     uid_bytes,
 )
 from paircurate.transforms.compliance.lists import BEFORE_DOWNLOAD, ListSpec, read_entries
-from paircurate.transforms.compliance.rules import Sources, decision, dropped_row, url_probes
+from paircurate.transforms.compliance.rules import (
+    Sources,
+    cosine_decision,
+    decision,
+    dropped_row,
+    url_probes,
+)
 from paircurate.transforms.output.store import RawStore
 
 log = logging.getLogger(__name__)
@@ -293,4 +300,91 @@ class MatchImages(beam.PTransform):
             | "JoinImages" >> Join()
             | "Decision" >> beam.Map(lambda m, names: decision(m[0], m[1], sources, names), names)
             | "ByChunk" >> beam.Map(lambda d: (d["chunk"], d))
+        )
+
+
+class EmbedEvalSetDoFn(beam.DoFn):
+    """(source, location) -> ("source:item", vector bytes) per image: the eval images embedded
+    by the scoring model, numbered as ``ReadEvalSetDoFn`` numbers them."""
+
+    def __init__(self, clip: ClipConfig, batch_size: int = 64):
+        self.clip, self.batch_size = clip, batch_size
+        self.scorer = None
+
+    def setup(self) -> None:
+        from paircurate.transforms.scoring.clip import load_clip
+
+        self.scorer = load_clip(self.clip)
+
+    def process(self, element: tuple[int, str]) -> Iterator[tuple[str, bytes]]:
+        source, location = element
+        batch: list[tuple[str, Any]] = []
+        item = 0
+        for path in eval_files(fs.FILES, location):
+            for image in read_eval_file(fs.FILES, path):
+                item += 1
+                decoded = decoded_image(image.image) if image.image is not None else None
+                if decoded is None:
+                    continue
+                batch.append((f"{source}:{item}", decoded))
+                if len(batch) == self.batch_size:
+                    yield from self._embed(batch)
+                    batch = []
+        yield from self._embed(batch)
+
+    def _embed(self, batch: list[tuple[str, Any]]) -> Iterator[tuple[str, bytes]]:
+        if batch:
+            pixels = self.scorer.preprocess_images([image for _, image in batch])
+            vectors = self.scorer.embed_images(pixels).astype(np.float32)
+            for (key, _), vector in zip(batch, vectors, strict=True):
+                yield key, vector.tobytes()
+
+
+class CosineMatchDoFn(beam.DoFn):
+    """(chunk, score record) -> (chunk, decision) where its image embedding is near an eval one."""
+
+    def __init__(self, sources: Sources, threshold: float):
+        self.sources, self.threshold = sources, threshold
+        self._matrix: tuple[int, list[str], np.ndarray] | None = None
+
+    def _evals(self, embedded: list[tuple[str, bytes]]) -> tuple[list[str], np.ndarray]:
+        if self._matrix is None or self._matrix[0] != id(embedded):
+            keys = [key for key, _ in embedded]
+            vectors = [np.frombuffer(vector, np.float32) for _, vector in embedded]
+            matrix = np.stack(vectors) if vectors else np.zeros((0, 1), np.float32)
+            self._matrix = (id(embedded), keys, matrix)
+        return self._matrix[1], self._matrix[2]
+
+    def process(self, element, embedded: list, names: dict) -> Iterator[tuple[int, dict]]:
+        chunk, record = element
+        keys, matrix = self._evals(embedded)
+        vector = record.get("image_embedding")
+        if not keys or vector is None:
+            return
+        similarity = matrix @ np.frombuffer(vector, np.float16).astype(np.float32)
+        best = int(np.argmax(similarity))
+        if similarity[best] >= self.threshold:
+            found = cosine_decision(record["uid"], chunk, keys[best], float(similarity[best]),
+                                    self.sources, names)  # fmt: skip
+            yield chunk, found
+
+
+class MatchEmbeddings(beam.PTransform):
+    """(chunk, score record) -> (chunk, decision) for pool images near an eval image in CLIP."""
+
+    def __init__(self, sources: Sources, clip: ClipConfig, threshold: float, read):
+        super().__init__()
+        self.sources, self.clip, self.threshold, self.read = sources, clip, threshold, read
+
+    def expand(self, scores):
+        evals = [(self.sources.eval_source(i), loc) for i, loc in enumerate(self.sources.evalsets)]
+        embedded = (
+            scores.pipeline
+            | "EvalSets" >> beam.Create(evals)
+            | "EmbedEvalSets" >> beam.ParDo(EmbedEvalSetDoFn(self.clip))
+        )
+        return scores | "NearEval" >> beam.ParDo(
+            CosineMatchDoFn(self.sources, self.threshold),
+            beam.pvalue.AsList(embedded),
+            beam.pvalue.AsDict(self.read["names"]),
         )

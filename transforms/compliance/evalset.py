@@ -44,13 +44,20 @@ class EvalImage:
     image: bytes | None = None
 
 
-def image_phash(data: bytes) -> int | None:
-    """The pHash Fetch would record for these bytes, or None when they are no image."""
+def decoded_image(data: bytes) -> Image.Image | None:
+    """The image upright and in RGB, as Fetch decodes downloads; None when it is no image."""
     try:
         with Image.open(io.BytesIO(data)) as opened:
             opened.load()
-            image = to_rgb(ImageOps.exif_transpose(opened))
+            return to_rgb(ImageOps.exif_transpose(opened))
     except Exception:  # noqa: BLE001 - Pillow raises many types on broken files
+        return None
+
+
+def image_phash(data: bytes) -> int | None:
+    """The pHash Fetch would record for these bytes, or None when they are no image."""
+    image = decoded_image(data)
+    if image is None:
         return None
     factor = min(image.size) // _PHASH_SOURCE
     return phash(image.reduce(factor) if factor > 1 else image)

@@ -111,7 +111,28 @@ def decision(
     reason, detail, where = describe_match(match, sources, eval_names)
     record = dict.fromkeys(DECIDED)
     record.update(reason=reason, reason_detail=detail, compliance_match=where)
-    return {**record, "uid": uid, "chunk": match[4]}
+    return {**record, "uid": uid, "chunk": match[4], "rank": (0, match[0], match[1])}
+
+
+def cosine_decision(
+    uid: str, chunk: int, eval_key: str, similarity: float, sources: Sources, names: Mapping
+) -> dict[str, Any]:
+    """The decision of a pool image whose CLIP embedding is near evaluation image ``eval_key``."""
+    source, item = (int(part) for part in eval_key.split(":"))
+    name = names.get(eval_key, f"image {item}")
+    detail = (
+        f"CLIP image cosine {similarity:.4f} with evaluation image {name} of {sources.path(source)}"
+    )
+    record = dict.fromkeys(DECIDED)
+    record.update(reason="eval_contamination", reason_detail=detail, compliance_match=name)
+    return {**record, "uid": uid, "chunk": chunk, "rank": (1, source, item)}
+
+
+def _rank(record: Mapping[str, Any]) -> tuple:
+    """Compliance decisions first, pHash and list matches before embedding ones."""
+    if record.get("reason") not in COMPLIANCE_REASONS:
+        return (1,)
+    return (0, *record.get("rank", (0,)))
 
 
 def decisions_by_uid(decisions: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
@@ -119,6 +140,6 @@ def decisions_by_uid(decisions: Iterable[Mapping[str, Any]]) -> dict[str, Mappin
     chosen: dict[str, Mapping[str, Any]] = {}
     for record in decisions:
         current = chosen.get(record["uid"])
-        if current is None or record.get("reason") in COMPLIANCE_REASONS:
+        if current is None or _rank(record) < _rank(current):
             chosen[record["uid"]] = record
     return chosen
