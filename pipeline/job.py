@@ -26,6 +26,12 @@ from typing import Any
 import apache_beam as beam
 
 from paircurate.pipeline import filesystem as fs
+from paircurate.pipeline.compliance.exclude import (
+    ExcludeUrls,
+    MatchEmbeddings,
+    MatchImages,
+    ReadSources,
+)
 from paircurate.pipeline.crawl.fetch_chunks import FetchChunkDoFn, image_processes_for
 from paircurate.pipeline.dedup.find_duplicates import FindDuplicates
 from paircurate.pipeline.grouping import GroupRows
@@ -35,6 +41,7 @@ from paircurate.pipeline.output.write_outputs import FinalizeDoFn, MergeSummarie
 from paircurate.schemas.config import JobConfig
 from paircurate.schemas.plan import plan_job
 from paircurate.schemas.records import RowCodec, ledger_schema
+from paircurate.transforms.compliance.rules import Sources
 from paircurate.transforms.dedup.url_dedup import url_digest
 from paircurate.transforms.ingest.urls import url_problem
 from paircurate.transforms.output.ledger import drop
@@ -166,9 +173,17 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         | "CheckUrls" >> beam.Map(check_url)
         | "Captions" >> Captions(config.caption)
     )
-    to_fetch = rows | "Fetchable" >> beam.Filter(is_pending)
+    # Counted before removal lists drop any: a list added to a finished run keeps its chunks.
+    counted = rows | "Fetchable" >> beam.Filter(is_pending)
+    sources = Sources.of(config.compliance)
+    if sources.active:
+        # Removal lists act on URLs before Fetch, on image hashes beside Decide.
+        lists = pipeline | "ReadLists" >> ReadSources(sources)
+        if sources.may_list_urls:
+            rows = rows | "ExcludeUrls" >> ExcludeUrls(sources, codec, lists["before"])
+    to_fetch = rows | "ToFetch" >> beam.Filter(is_pending) if sources.may_list_urls else counted
     chunks = beam.pvalue.AsSingleton(
-        to_fetch
+        counted
         | "CountFetchable" >> beam.combiners.Count.Globally()
         | "ChunkCount" >> beam.Map(chunk_count, config.output.shard_size)
     )
@@ -178,6 +193,9 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         decisions = fetched | "Decide" >> FindDuplicates(config.dedup, raw, chunks, job_plan)
     else:
         decisions = pipeline | "NoDecisions" >> beam.Create([])
+    if sources.active:
+        matched = fetched | "MatchImages" >> MatchImages(sources, raw, lists)
+        decisions = (decisions, matched) | "WithCompliance" >> beam.Flatten()
     if job_plan.scores:
         # Beam's RunInference module imports torch (half a gigabyte): only where it scores.
         from paircurate.pipeline.scoring.score_pairs import score_cut, score_step
@@ -185,8 +203,14 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         # A fusion break on the chunk indexes: Score runs on workers of its own (GPU ones
         # with --clip-accelerator), not inside the download work.
         committed = fetched | "ToScore" >> beam.Reshuffle()
-        scores = committed | "Score" >> score_step(config.clip, raw, config.image)
+        # Decontamination by embedding needs each pair's image embedding, written or not.
+        cosine = config.compliance.decontam_cosine
+        clip = replace(config.clip, write_embeddings=True) if cosine is not None else config.clip
+        scores = committed | "Score" >> score_step(clip, raw, config.image)
         cut = score_cut(scores, config.clip)
+        if cosine is not None and sources.evalsets:
+            near = scores | "MatchEmbeddings" >> MatchEmbeddings(sources, clip, cosine, lists)
+            decisions = (decisions, near) | "WithEmbeddingMatches" >> beam.Flatten()
     else:
         scores, cut = pipeline | "NoScores" >> beam.Create([]), None
     write = WriteOutputs(config, raw, codec, chunks, fetched, run_info, cut)

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from paircurate.report import data, samples, stream
 from paircurate.report.evaluations import Evaluations, read_evaluations
+from paircurate.report.compliance import collect_contamination
 from paircurate.report.stream import BATCH_ROWS
 from paircurate.schemas.codes import Status
 from paircurate.transforms.output.storage import Files
@@ -57,6 +58,7 @@ class ReportData:
     sample_groups: list[samples.SampleGroup] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     evaluations: Evaluations = field(default_factory=Evaluations)
+    contamination: Any = None  # compliance.Contamination: pool images near evaluation images
 
 
 def collect(
@@ -86,8 +88,16 @@ def collect(
     add_clusters(report, ledger, first)
     add_samples(report, outputs, ledger, second.chosen(), with_images)
     report.evaluations = read_evaluations(outputs.layout)
+    if funnel_has(first, "eval_contamination"):
+        report.contamination = collect_contamination(
+            outputs, files, ledger, stats.get("raw_shards"), with_images
+        )
     check_counts(report)
     return report
+
+
+def funnel_has(first: FirstPass, reason: str) -> bool:
+    return any(key[1] == reason and n for key, n in first.funnel.items())
 
 
 # Columns of the ledger each pass reads; a ledger that lacks one (an older run)

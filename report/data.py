@@ -45,6 +45,7 @@ FUNNEL_STEPS = (
     ("fetch", "download"),
     ("image", "decoding and image rules"),
     ("clusters", "duplicate clusters"),
+    ("compliance", "removal lists and evaluation sets"),
     ("clip", "CLIP thresholds"),
     ("other", "reasons this version does not know"),
 )
@@ -172,7 +173,7 @@ def build_funnel(counts: dict[tuple[str | None, str | None], int], rows: int) ->
     for step, label in FUNNEL_STEPS:
         items = sorted(reasons[step], key=lambda item: (-item["count"], item["code"]))
         removed = sum(item["count"] for item in items)
-        if step == "other" and not items:
+        if step in ("other", "compliance") and not items:  # shown only where they acted
             continue
         remaining -= removed
         for item in items:

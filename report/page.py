@@ -128,6 +128,8 @@ def render(report: ReportData) -> str:
     stats = report.stats
     evaluations = report.evaluations
     sections = SECTIONS + ((("eval", "Evaluation"),) if evaluations.rows else ())
+    if report.contamination is not None:
+        sections += (("contamination", "Contamination"),)
     template = environment().from_string(
         resources.files("paircurate.report").joinpath(TEMPLATE).read_text(encoding="utf-8")
     )
@@ -148,6 +150,7 @@ def render(report: ReportData) -> str:
         caption_quantiles=report.caption_quantiles,
         clusters=report.clusters,
         sample_groups=report.sample_groups,
+        contamination=report.contamination,
         stages=stats.get("stages") or {},
         counters=counters(stats),
         compliance=compliance_of(stats),

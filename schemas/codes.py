@@ -80,6 +80,24 @@ REASONS: dict[str, Reason] = _reasons(
         "dedup",
         "the caption's cluster already keeps --caption-cluster-cap pairs",
     ),
+    # compliance: removal lists and evaluation sets (docs/compliance.md)
+    Reason(
+        "excluded",
+        _D,
+        "compliance",
+        "a removal list (--exclude) names its URL, domain or image (compliance_match names the "
+        "list and line)",
+        respects="removal lists",
+        option="exclude",
+    ),
+    Reason(
+        "eval_contamination",
+        _D,
+        "compliance",
+        "the image near-duplicates an evaluation image (--decontaminate; compliance_match: which)",
+        respects="evaluation-set decontamination",
+        option="decontaminate",
+    ),
     # CLIP scoring
     Reason(
         "clip_below_threshold",

@@ -502,6 +502,44 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class ComplianceConfig:
+    """What the dataset must leave out: removal lists and evaluation sets (docs/compliance.md)."""
+
+    exclude: tuple[str, ...] = opt(
+        (),
+        "a removal list, [KIND[/DISTANCE]:]FILE with KIND url, domain (and its subdomains), "
+        "sha256 (of the downloaded bytes) or phash (within DISTANCE bits), or a file that names "
+        "the kind per line (kind,value[,distance]) or in its header; CSV, text or Parquet, on any "
+        "filesystem Beam knows; repeatable; matches are dropped as excluded",
+    )
+    decontaminate: tuple[str, ...] = opt(
+        (),
+        "an evaluation set to keep out of the pool: a folder of images, WebDataset tars, or a "
+        "paircurate run folder or Parquet with a phash column; pool images near one are dropped "
+        "as eval_contamination; repeatable",
+    )
+    decontam_phash_distance: int = opt(
+        6,
+        "a pool image whose pHash differs from an evaluation image's in at most this many bits "
+        "is contaminated (re-encodes and resizes stay within 4 bits, 1 percent crops within 6)",
+    )
+
+    decontam_cosine: float | None = opt(
+        None,
+        "also drop pool images whose CLIP image embedding has at least this cosine similarity "
+        "with an evaluation image's, embedded by the same model (needs CLIP scoring); catches "
+        "copies pHash misses, such as larger crops",
+    )
+
+    def __post_init__(self) -> None:
+        _require(
+            0 <= self.decontam_phash_distance < 64, "--decontam-phash-distance must be in 0..63"
+        )
+        if self.decontam_cosine is not None:
+            _require(-1 <= self.decontam_cosine <= 1, "--decontam-cosine must be in -1..1")
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """Everything one run needs, grouped by concern."""
 
@@ -512,6 +550,14 @@ class JobConfig:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     clip: ClipConfig = field(default_factory=ClipConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig(output="out"))
+    compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
+
+    def __post_init__(self) -> None:
+        if self.compliance.decontam_cosine is not None:
+            _require(
+                self.clip.scores and not self.output.text_only,
+                "--decontam-cosine compares CLIP image embeddings: score with --clip-model",
+            )
 
 
 SECTIONS: dict[str, type] = {
@@ -522,6 +568,7 @@ SECTIONS: dict[str, type] = {
     "dedup": DedupConfig,
     "clip": ClipConfig,
     "output": OutputConfig,
+    "compliance": ComplianceConfig,
 }
 
 

@@ -47,6 +47,11 @@ LEDGER_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("width", pa.int32(), "width of the image written to the shard"),
     ("height", pa.int32(), "height of the image written to the shard"),
     ("image_format", pa.string(), "extension of the image in the shard: jpg, png or webp"),
+    (
+        "compliance_match",
+        pa.string(),
+        "excluded / eval_contamination: the list entry (FILE:LINE) or evaluation image matched",
+    ),
     ("clip_score", pa.float32(), "cosine similarity of the CLIP image and caption embeddings"),
     (
         "caption_truncated",
@@ -76,6 +81,7 @@ MEASURED = ledger_subset(
 """What fetching an image measures (Fetch)."""
 DECIDED = ledger_subset(
     "reason", "reason_detail", "duplicate_of", "cluster_id", "caption_cluster", "image_cluster",
+    "compliance_match",
 )  # fmt: skip
 """What a cluster decision sets (Decide)."""
 SCORED = ledger_subset("clip_score", "caption_truncated")

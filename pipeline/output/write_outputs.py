@@ -20,6 +20,7 @@ from apache_beam.metrics import Metrics
 from paircurate.pipeline.progress import BOARD
 from paircurate.schemas.codes import Status
 from paircurate.schemas.plan import JobPlan
+from paircurate.transforms.compliance.rules import decisions_by_uid
 from paircurate.transforms.ingest.inputs import number_repeats
 from paircurate.transforms.output import storage
 from paircurate.transforms.output.compliance import compliance_summary
@@ -64,7 +65,7 @@ class WriteShardDoFn(beam.DoFn):
             # Rows settled before fetching go to a ledger part by uid: every copy of one is here.
             settled=settled,
             fetched=fetched_rows,
-            decisions={decision["uid"]: decision for decision in groups["decisions"]},
+            decisions=decisions_by_uid(groups["decisions"]),
             scores=scores,
             clip=self.plan.clip,
             cut=cut,

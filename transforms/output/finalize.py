@@ -49,7 +49,7 @@ def with_decision(row: Row, decisions: Mapping[str, Mapping[str, Any]]) -> Row:
     decision = decisions.get(row["uid"])
     if decision is None or row.get("reason") is not None:
         return row
-    return {**row, **{name: decision[name] for name in DECIDED}}
+    return {**row, **{name: decision.get(name) for name in DECIDED}}
 
 
 def finalize_chunk(
