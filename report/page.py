@@ -119,6 +119,9 @@ def render(report: ReportData) -> str:
     stats = report.stats
     evaluations = read_evaluations(report.output_dir)
     sections = SECTIONS + ((("eval", "Evaluation"),) if evaluations.rows else ())
+    if stats.get("balance"):
+        after = [name for name, _ in sections].index("duplicates") + 1
+        sections = (*sections[:after], ("balance", "Balancing"), *sections[after:])
     template = environment().from_string(
         resources.files("paircurate.report").joinpath(TEMPLATE).read_text(encoding="utf-8")
     )
@@ -141,6 +144,7 @@ def render(report: ReportData) -> str:
         sample_groups=report.sample_groups,
         stages=stats.get("stages") or {},
         counters=counters(stats),
+        balance=stats.get("balance"),
         options=option_rows(stats.get("options") or {}),
         versions=stats.get("versions") or {},
     )

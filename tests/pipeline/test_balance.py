@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from conftest import read_ledger, run_job_on
 
+from paircurate.pipeline.output.write_report import write_report
 from paircurate.schemas.codes import REASONS
 from paircurate.transforms.balance.matching import EntryMatcher
 
@@ -32,7 +33,7 @@ def balance_args(entries: str, *extra: str) -> tuple[str, ...]:
 def balanced(manifest, server, entries, tmp_path_factory):
     output = tmp_path_factory.mktemp("balanced") / "out"
     stats = run_job_on(manifest, output, *balance_args(entries))
-    return read_ledger(output), stats
+    return read_ledger(output), stats, output
 
 
 def reached_balance(row: dict) -> bool:
@@ -41,7 +42,7 @@ def reached_balance(row: dict) -> bool:
 
 
 def test_every_row_is_in_the_ledger_once_with_balance_reasons(balanced):
-    ledger, stats = balanced
+    ledger, stats, _ = balanced
     assert len(ledger) == stats["rows_in"] == len({row["uid"] for row in ledger})
     reasons = Counter(row["reason"] for row in ledger)
     assert reasons["balance_cap"] > 0 and reasons["balance_unmatched"] > 0
@@ -55,7 +56,7 @@ def test_every_row_is_in_the_ledger_once_with_balance_reasons(balanced):
 
 
 def test_entries_keep_at_most_the_cap_and_unmatched_pairs_drop(balanced):
-    ledger, stats = balanced
+    ledger, stats, _ = balanced
     matcher = EntryMatcher(COLOURS)
     before, only_kept, after = Counter(), Counter(), Counter()
     for row in filter(reached_balance, ledger):
@@ -108,7 +109,7 @@ def balance_decisions(ledger: list[dict]) -> dict[str, str | None]:
 def test_same_decisions_whatever_the_workers_and_chunks(
     balanced, manifest, server, entries, tmp_path, beam_args
 ):
-    ledger, _ = balanced
+    ledger, _, _ = balanced
     output = tmp_path / "out"
     run_job_on(manifest, output, "--text-only", *balance_args(entries), *beam_args)
     assert balance_decisions(read_ledger(output)) == balance_decisions(ledger)
@@ -123,3 +124,16 @@ def test_unmatched_pairs_can_be_kept(manifest, server, entries, tmp_path):
     assert reasons["balance_unmatched"] == 0 and reasons["balance_cap"] > 0
     assert stats["balance"]["pairs_unmatched"] > 0
     assert stats["balance"]["unmatched"] == "keep"
+
+
+def test_the_report_shows_the_entries_before_and_after(balanced):
+    _, stats, output = balanced
+    page = open(write_report(str(output), with_images=False), encoding="utf-8").read()
+    assert '<section id="balance">' in page and 'href="#balance"' in page
+    assert 'data-chart="balance"' in page and "chart-balance" in page
+    top = stats["balance"]["head"][0]
+    row = (
+        f'<tr><td>{top["entry"]}</td><td class="num">{top["before"]}</td>'
+        f'<td class="num">{top["after"]}</td></tr>'
+    )
+    assert row in page
