@@ -336,8 +336,9 @@ def all_charts(report: ReportData) -> dict[str, str | None]:
         "aspect": (lambda: aspect_figure(report), 360),
         "clusters": (lambda: cluster_figure(report.clusters), 380),
         "stages": (lambda: stage_figure(report.stats), 320),
-        "balance": (lambda: balance_figure(report.stats), 380),
     }
+    if report.stats.get("balance"):  # only runs with --balance-entries have the section
+        builders["balance"] = (lambda: balance_figure(report.stats), 380)
     charts: dict[str, str | None] = {}
     for name, (build, height) in builders.items():
         figure = build()
