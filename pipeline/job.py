@@ -1,4 +1,8 @@
-"""The curation job graph: Read -> CheckUrls -> Captions -> Fetch -> Score, Decide -> Write.
+"""The curation job graph: Read -> CheckUrls -> Captions -> [Balance] -> Fetch -> Score, Decide
+-> Write.
+
+Balance (with --balance-entries, ``pipeline.balance``) caps the pairs per
+concept entry on captions alone, before anything is downloaded.
 
 Fetch drops URL repeats and commits each chunk as a raw shard; Score gives
 every downloaded pair its CLIP score (``pipeline.scoring``), as a step of its
@@ -26,6 +30,7 @@ from typing import Any
 import apache_beam as beam
 
 from paircurate.pipeline import filesystem as fs
+from paircurate.pipeline.balance.balance_step import Balance
 from paircurate.pipeline.compliance.exclude import (
     ExcludeUrls,
     MatchEmbeddings,
@@ -134,12 +139,22 @@ class WriteOutputs(beam.PTransform):
     """
 
     def __init__(
-        self, config: JobConfig, raw: RawStore, codec: RowCodec, chunks, fetched, info, cut=None
+        self,
+        config: JobConfig,
+        raw: RawStore,
+        codec: RowCodec,
+        chunks,
+        fetched,
+        info,
+        cut=None,
+        extra_stats=(),
     ):
         super().__init__()
         self.config, self.raw, self.codec = config, raw, codec
         self.plan = plan_job(config)
         self.chunks, self.fetched, self.run_info, self.cut = chunks, fetched, info, cut
+        # One-element PCollections of {section: ...} that stats.json takes in as they are.
+        self.extra_stats = tuple(extra_stats)
 
     def expand(self, inputs):
         settled, decisions, scores = inputs
@@ -151,12 +166,17 @@ class WriteOutputs(beam.PTransform):
             self.codec, ledger_chunk_key, self.chunks, every_key=self.chunks
         )
         parts = self.plan.parts
+        extras = {}
+        if self.extra_stats:
+            merged = self.extra_stats | "ExtraStats" >> beam.Flatten()
+            extras["extras"] = beam.pvalue.AsList(merged)
         return (
             {"settled": grouped, "decisions": decisions, "scores": scores}
             | "WithDecisions" >> beam.CoGroupByKey()
             | "WriteShard" >> beam.ParDo(writer, fetched, cut)
             | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
-            | "Finalize" >> beam.ParDo(FinalizeDoFn(layout, self.run_info, parts=parts), cut)
+            | "Finalize"
+            >> beam.ParDo(FinalizeDoFn(layout, self.run_info, parts=parts), cut, **extras)
         )
 
 
@@ -173,6 +193,11 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         | "CheckUrls" >> beam.Map(check_url)
         | "Captions" >> Captions(config.caption)
     )
+    extra_stats = []
+    if config.balance.enabled:
+        balance = Balance(config.balance)
+        rows = rows | "Balance" >> balance
+        extra_stats.append(balance.stats)
     # Counted before removal lists drop any: a list added to a finished run keeps its chunks.
     counted = rows | "Fetchable" >> beam.Filter(is_pending)
     sources = Sources.of(config.compliance)
@@ -213,5 +238,5 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
             decisions = (decisions, near) | "WithEmbeddingMatches" >> beam.Flatten()
     else:
         scores, cut = pipeline | "NoScores" >> beam.Create([]), None
-    write = WriteOutputs(config, raw, codec, chunks, fetched, run_info, cut)
+    write = WriteOutputs(config, raw, codec, chunks, fetched, run_info, cut, extra_stats)
     return (settled, decisions, scores) | "Write" >> write

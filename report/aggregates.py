@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from paircurate.report import data, samples, stream
-from paircurate.report.evaluations import Evaluations, read_evaluations
 from paircurate.report.compliance import collect_contamination
+from paircurate.report.evaluations import Evaluations, read_evaluations
 from paircurate.report.stream import BATCH_ROWS
 from paircurate.schemas.codes import Status
 from paircurate.transforms.output.storage import Files

@@ -41,6 +41,7 @@ STATUSES = tuple(status.value for status in Status)
 FUNNEL_STEPS = (
     ("read", "unreadable rows and URLs"),
     ("caption", "caption rules and language"),
+    ("balance", "concept balancing, before download"),
     ("url_dedup", "URL repeats, before download"),
     ("fetch", "download"),
     ("image", "decoding and image rules"),
@@ -173,7 +174,7 @@ def build_funnel(counts: dict[tuple[str | None, str | None], int], rows: int) ->
     for step, label in FUNNEL_STEPS:
         items = sorted(reasons[step], key=lambda item: (-item["count"], item["code"]))
         removed = sum(item["count"] for item in items)
-        if step in ("other", "compliance") and not items:  # shown only where they acted
+        if step in ("balance", "other", "compliance") and not items:  # shown only where they acted
             continue
         remaining -= removed
         for item in items:

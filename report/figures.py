@@ -270,6 +270,36 @@ def cluster_figure(clusters: dict[str, dict[str, Any]]) -> go.Figure | None:
     return figure
 
 
+def balance_figure(stats: dict[str, Any]) -> go.Figure | None:
+    """Pairs per entry by rank, before and after concept balancing, both axes logarithmic."""
+    section = stats.get("balance") or {}
+    if not section.get("curve_before"):
+        return None
+    figure = go.Figure()
+    for key, name, color in (
+        ("curve_before", "before", "#e76f51"),
+        ("curve_after", "after", "#2a9d8f"),
+    ):
+        curve = section.get(key) or []
+        figure.add_scatter(
+            x=[rank for rank, _ in curve],
+            y=[pairs for _, pairs in curve],
+            mode="lines+markers",
+            name=f"{name} balancing",
+            line={"color": color},
+            hovertemplate="rank %{x:,}: %{y:,} pairs<extra>" + name + "</extra>",
+        )
+    figure.add_hline(
+        y=section["cap"],
+        line_dash="dot",
+        annotation_text=f"cap {section['cap']:,}",
+        line_color="#333",
+    )
+    figure.update_xaxes(type="log", title="entry rank (most matched first)")
+    figure.update_yaxes(type="log", title="pairs matching the entry")
+    return figure
+
+
 def stage_figure(stats: dict[str, Any]) -> go.Figure | None:
     stages = {name: entry for name, entry in (stats.get("stages") or {}).items() if entry}
     if not stages or not any(entry.get("busy_s") for entry in stages.values()):
@@ -307,6 +337,8 @@ def all_charts(report: ReportData) -> dict[str, str | None]:
         "clusters": (lambda: cluster_figure(report.clusters), 380),
         "stages": (lambda: stage_figure(report.stats), 320),
     }
+    if report.stats.get("balance"):  # only runs with --balance-entries have the section
+        builders["balance"] = (lambda: balance_figure(report.stats), 380)
     charts: dict[str, str | None] = {}
     for name, (build, height) in builders.items():
         figure = build()

@@ -130,6 +130,9 @@ def render(report: ReportData) -> str:
     sections = SECTIONS + ((("eval", "Evaluation"),) if evaluations.rows else ())
     if report.contamination is not None:
         sections += (("contamination", "Contamination"),)
+    if stats.get("balance"):
+        after = [name for name, _ in sections].index("duplicates") + 1
+        sections = (*sections[:after], ("balance", "Balancing"), *sections[after:])
     template = environment().from_string(
         resources.files("paircurate.report").joinpath(TEMPLATE).read_text(encoding="utf-8")
     )
@@ -154,6 +157,7 @@ def render(report: ReportData) -> str:
         stages=stats.get("stages") or {},
         counters=counters(stats),
         compliance=compliance_of(stats),
+        balance=stats.get("balance"),
         options=option_rows(stats.get("options") or {}),
         versions=stats.get("versions") or {},
     )

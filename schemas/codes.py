@@ -60,6 +60,19 @@ REASONS: dict[str, Reason] = _reasons(
     Reason("language", _D, "caption", "the caption's language is not in --languages"),
     # exact deduplication before download
     Reason("url_duplicate", _D, "dedup", "the normalised URL appeared earlier in the input"),
+    # concept balancing before download
+    Reason(
+        "balance_cap",
+        _D,
+        "balance",
+        "every entry the caption matches is over --balance-cap and kept other pairs",
+    ),
+    Reason(
+        "balance_unmatched",
+        _D,
+        "balance",
+        "the caption matches no entry of --balance-entries (--balance-unmatched drop)",
+    ),
     # duplicate clusters after download
     Reason(
         "near_duplicate",

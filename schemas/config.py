@@ -377,6 +377,46 @@ class DedupConfig:
         )
 
 
+BALANCE_UNMATCHED = ("drop", "keep")
+
+
+@dataclass(frozen=True)
+class BalanceConfig:
+    """Concept balancing before download, as MetaCLIP: at most --balance-cap pairs per entry."""
+
+    balance_entries: str = opt(
+        "",
+        "entry list to match captions against (whole words, case-insensitive): a text file "
+        "with one entry per line, or CSV, TSV or Parquet with --balance-entry-column, on any "
+        "filesystem Beam knows; builtin:cc3m for the shipped list; empty: no balancing",
+    )
+    balance_entry_column: str = opt("entry", "column of the entries in a CSV, TSV or Parquet list")
+    balance_cap: int = opt(
+        20_000,
+        "pairs each entry keeps at most (MetaCLIP's 20000); an entry matched by more keeps a "
+        "random sample of this many, drawn by a hash of the uid; a pair survives if any of its "
+        "entries keeps it",
+    )
+    balance_unmatched: str = opt(
+        "drop",
+        "pairs whose caption matches no entry: drop (reason balance_unmatched; MetaCLIP's "
+        "curation keeps only matched pairs) or keep",
+        choices=BALANCE_UNMATCHED,
+    )
+
+    def __post_init__(self) -> None:
+        _require(self.balance_cap >= 1, "--balance-cap must be at least 1")
+        _require(
+            self.balance_unmatched in BALANCE_UNMATCHED,
+            f"--balance-unmatched: pick one of {BALANCE_UNMATCHED}",
+        )
+        _require(bool(self.balance_entry_column), "--balance-entry-column must not be empty")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.balance_entries)
+
+
 CLIP_DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -548,6 +588,7 @@ class JobConfig:
     download: DownloadConfig = field(default_factory=DownloadConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
     clip: ClipConfig = field(default_factory=ClipConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig(output="out"))
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
@@ -566,6 +607,7 @@ SECTIONS: dict[str, type] = {
     "download": DownloadConfig,
     "image": ImageConfig,
     "dedup": DedupConfig,
+    "balance": BalanceConfig,
     "clip": ClipConfig,
     "output": OutputConfig,
     "compliance": ComplianceConfig,

@@ -178,8 +178,11 @@ class FinalizeDoFn(beam.DoFn):
         self.run_info = run_info
         self.parts = parts
 
-    def process(self, summary: dict, cut: float | None = None) -> Iterator[dict]:
-        """``cut``: the score at the --clip-keep-fraction cut, recorded where there is one."""
+    def process(
+        self, summary: dict, cut: float | None = None, extras: Iterable[dict] = ()
+    ) -> Iterator[dict]:
+        """``cut``: the score at the --clip-keep-fraction cut, recorded where there is one;
+        ``extras``: sections other steps add to stats.json (e.g. "balance")."""
         files, layout = self.layout.files, self.layout
         parts = layout.shards if self.parts == "shards" else layout.metadata
         if self.parts == "shards":
@@ -188,6 +191,8 @@ class FinalizeDoFn(beam.DoFn):
         document = stats_document(summary, self.run_info)
         if cut is not None:
             document["clip_keep_fraction_cut"] = cut
+        for extra in extras:
+            document.update(extra)
         storage.write_bytes(files, layout.stats_json, json.dumps(document, indent=2).encode())
         for folder in (parts, layout.ledger):
             storage.delete_temporaries(files, folder)

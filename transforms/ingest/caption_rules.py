@@ -93,10 +93,12 @@ def _as_str(value: object) -> str:
 
 # Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, kana,
 # Han (BMP, compatibility and supplementary planes) and halfwidth katakana.
-_UNSPACED_RUN = re.compile(
+UNSPACED_SCRIPTS = (
     "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
-    "\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]+"
+    "\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
 )
+"""A regex character class of those scripts; concept matching uses it for word boundaries."""
+_UNSPACED_RUN = re.compile(UNSPACED_SCRIPTS + "+")
 
 
 def count_words(normalized: str) -> int:
