@@ -61,7 +61,7 @@ class IndexConfig:
     """How the index is built and searched.
 
     ``clusters`` is the number of inverted lists (0: about 4 x sqrt(n), and at
-    most one per 39 vectors, faiss's minimum training points per centroid);
+    most one per 39 training vectors, faiss's minimum points per centroid);
     ``probes`` how many of them a query visits; ``train_size`` the most vectors
     the quantizer is trained on.
     """
@@ -95,10 +95,12 @@ def split_id(identifier: int) -> tuple[int, int]:
     return identifier >> ROW_BITS, identifier & ((1 << ROW_BITS) - 1)
 
 
-def cluster_count(vectors: int, asked: int = 0) -> int:
+def cluster_count(vectors: int, asked: int = 0, trained_on: int | None = None) -> int:
+    """``asked``, or about 4 x sqrt(vectors), with at least 39 training vectors for each."""
     if asked:
         return max(1, min(asked, vectors))
-    return max(1, min(int(4 * math.sqrt(vectors)), vectors // 39))
+    trained_on = vectors if trained_on is None else min(vectors, trained_on)
+    return max(1, min(int(4 * math.sqrt(vectors)), trained_on // 39))
 
 
 def _npy_shape(files: Files, path: str) -> tuple[int, ...]:
@@ -190,7 +192,7 @@ def build_index(
     parts = target / "parts"
     shutil.rmtree(parts, ignore_errors=True)
     parts.mkdir(parents=True)
-    clusters = cluster_count(total, config.clusters)
+    clusters = cluster_count(total, config.clusters, config.train_size)
     sample = training_sample(layout.files, shards, config.train_size, config.seed)
     empty = trained_index(sample, clusters, config.seed)
     del sample
