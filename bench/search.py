@@ -21,8 +21,11 @@ Contenders, at each size of ``--sizes``:
   skipped above ``--usearch-max`` vectors, where its one-core build takes far
   longer than the others (``--usearch-max 0`` runs it at every size).
 
-Build seconds and peak memory (max RSS) of each build are measured in a fresh
-process of its own. Query speed is the median over ``--repeats`` rounds, the
+Build seconds and peak memory of each build are measured in a fresh process
+of its own: ``peak_mb`` is the resident high-water mark (ru_maxrss), which
+counts the pages of memory-mapped files that faiss's on-disk merge touches
+(page cache the kernel can drop), ``anon_mb`` the peak of anonymous memory
+(heap and arrays), sampled every 20 ms. Query speed is the median over ``--repeats`` rounds, the
 contenders alternating within a round. recall@10 is against the anchor's
 exact top 10. ``ratio`` = our queries per second / the anchor's, at the
 largest size. Last line: one JSON object (bench convention).
@@ -43,6 +46,7 @@ import resource  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -88,7 +92,29 @@ def shard_paths(run: Path) -> list[Path]:
 
 
 def peak_mb() -> float:
+    """Peak resident memory, memory-mapped file pages (faiss's on-disk lists) included."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class AnonymousPeak:
+    """Peak anonymous memory (heap, arrays; no file pages), sampled from /proc every 20 ms."""
+
+    def __init__(self) -> None:
+        self.peak_kb, self.done = 0, threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.done.wait(0.02):
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("RssAnon:"):
+                        self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+
+    def stop(self) -> float:
+        self.done.set()
+        self.thread.join()
+        return self.peak_kb / 1024
 
 
 # --- builds, each in a process of its own -------------------------------------------------
@@ -136,7 +162,9 @@ BUILDS = {"ours": build_ours, "usearch": build_usearch, "anchor": load_exact}
 
 
 def _child(name: str, args: tuple, results) -> None:
-    results.put(BUILDS[name](*args))
+    watch = AnonymousPeak()
+    result = BUILDS[name](*args)
+    results.put({**result, "anon_mb": watch.stop()})
 
 
 def build_apart(name: str, run: Path, folder: Path, probes: int) -> dict:
@@ -190,7 +218,8 @@ def measure(size: int, args: argparse.Namespace, scratch: Path) -> dict:
         folder.mkdir()
         builds[name] = [build_apart(name, run, folder, args.probes) for _ in range(args.builds)]
         print(f"{size:>9,} {name:<8} build {[round(b['build_s'], 1) for b in builds[name]]} s, "
-              f"peak {builds[name][0]['peak_mb']:,.0f} MB", flush=True)  # fmt: skip
+              f"peak {builds[name][0]['peak_mb']:,.0f} MB resident, "
+              f"{builds[name][0]['anon_mb']:,.0f} MB anonymous", flush=True)  # fmt: skip
     asked = queries()
     matrix = np.load(scratch / f"anchor-{size}" / "exact.npy", mmap_mode=None)
     ours = SearchIndex(str(scratch / f"ours-{size}"))
@@ -218,6 +247,7 @@ def measure(size: int, args: argparse.Namespace, scratch: Path) -> dict:
             "recall": round(recall(found[name], found["anchor"]), 4),
             "build_s": round(statistics.median(b["build_s"] for b in builds[name]), 2),
             "peak_mb": round(max(b["peak_mb"] for b in builds[name]), 1),
+            "anon_mb": round(max(b["anon_mb"] for b in builds[name]), 1),
         }
         print(f"{size:>9,} {name:<8} {qps[name]:>10,.1f} queries/s  recall@10 "
               f"{result[name]['recall']:.4f}", flush=True)  # fmt: skip
@@ -247,6 +277,8 @@ def main() -> None:
         "build_s": largest["ours"]["build_s"],
         "peak_mb": largest["ours"]["peak_mb"],
         "anchor_peak_mb": largest["anchor"]["peak_mb"],
+        "anon_mb": largest["ours"]["anon_mb"],
+        "anchor_anon_mb": largest["anchor"]["anon_mb"],
         "probes": args.probes,
         "repeats": args.repeats,
         "sizes": results,
