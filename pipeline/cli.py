@@ -1,6 +1,7 @@
 """The ``paircurate`` command: ``run`` the job on your lists, ``retry-failed`` what failed for
-a passing reason, ``demo`` it on a synthetic web, ``report`` on a finished run, or ``eval``
-a CLIP model (zero-shot classification and retrieval).
+a passing reason, ``demo`` it on a synthetic web, ``report`` on a finished run, ``eval``
+a CLIP model (zero-shot classification and retrieval), or ``index`` and ``search`` a run's
+images by caption or by image.
 
 ``run``, ``retry-failed`` and ``demo`` end by writing DIR/report.html. If that
 fails, the job's outputs stay complete, the error is logged with the command
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from paircurate.pipeline import eval_command
+from paircurate.pipeline import eval_command, search_command
 from paircurate.pipeline.eval_command import add_eval_arguments
 from paircurate.pipeline.logs import configure_logging
 from paircurate.pipeline.options import add_config_arguments
@@ -91,6 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     add_eval_arguments(evaluate)
+    index = commands.add_parser(
+        "index",
+        help="build a nearest-neighbour index over a run's image embeddings",
+        description="Build DIR/index/ from a run's --write-embeddings image embeddings, shard "
+        "by shard (faiss IVF trained on a sample, per-shard parts merged on disk).",
+        parents=[common],
+    )
+    search_command.add_index_arguments(index)
+    search = commands.add_parser(
+        "search",
+        help="find a run's images nearest to a caption or an image",
+        description="Embed a caption (or --image) with the model that made the run's embeddings, "
+        "print the nearest images and write a self-contained HTML page of them.",
+        parents=[common],
+    )
+    search_command.add_search_arguments(search)
     return parser
 
 
@@ -104,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         if rest:
             parser.error(f"eval takes no other arguments: {' '.join(rest)}")
         return eval_command.main(args)
+    if args.command in ("index", "search"):
+        if rest:
+            parser.error(f"{args.command} takes no other arguments: {' '.join(rest)}")
+        if args.command == "index":
+            return search_command.index_main(args)
+        return search_command.search_main(args)
     if args.command == "report":
         unknown = [arg for arg in rest if not arg.startswith("--")]
         if unknown:

@@ -48,6 +48,8 @@ from paircurate.schemas.plan import plan_job
 from paircurate.schemas.records import RowCodec, ledger_schema
 from paircurate.transforms.compliance.rules import Sources
 from paircurate.transforms.dedup.url_dedup import url_digest
+from paircurate.transforms.embeddings.provenance import STATS_KEY as PROVENANCE_KEY
+from paircurate.transforms.embeddings.provenance import config_provenance, with_provenance
 from paircurate.transforms.ingest.urls import url_problem
 from paircurate.transforms.output.ledger import drop
 from paircurate.transforms.output.shards import chunk_count, chunk_of
@@ -160,7 +162,8 @@ class WriteOutputs(beam.PTransform):
         settled, decisions, scores = inputs
         cut = self.cut
         layout = layout_of(self.config)
-        writer = WriteShardDoFn(layout, self.raw, self.codec.schema, self.plan)
+        schema = with_provenance(self.codec.schema, self.run_info)
+        writer = WriteShardDoFn(layout, self.raw, schema, self.plan)
         fetched = beam.pvalue.AsDict(self.fetched | "AsKeys" >> beam.Map(lambda c: (c, True)))
         grouped = settled | "GroupByChunk" >> GroupRows(
             self.codec, ledger_chunk_key, self.chunks, every_key=self.chunks
@@ -186,6 +189,8 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
     job_plan = plan_job(config)
     # Where this run's raw shards are, for readers of the outputs such as the report.
     run_info = {**run_info, "raw_shards": OutputLayout.raw_name(fetch_fingerprint(config))}
+    if job_plan.scores:  # what made the scores and embeddings, for whoever compares them
+        run_info[PROVENANCE_KEY] = config_provenance(config.clip, fs.FILES).to_json()
     codec = RowCodec(ledger_schema(plan.carried))
     rows = (
         pipeline

@@ -194,6 +194,10 @@ class FinalizeDoFn(beam.DoFn):
         for extra in extras:
             document.update(extra)
         storage.write_bytes(files, layout.stats_json, json.dumps(document, indent=2).encode())
+        provenance = self.run_info.get("clip_provenance")
+        if provenance and self.run_info["options"]["clip"].get("write_embeddings"):
+            data = json.dumps(provenance, indent=2).encode()
+            storage.write_bytes(files, layout.embeddings_provenance, data)
         for folder in (parts, layout.ledger):
             storage.delete_temporaries(files, folder)
         yield document

@@ -6,7 +6,7 @@ are, so the layout is written down once:
     DIR/shards/NNNNN.tar, NNNNN.parquet, sizes.json   final WebDataset shards
     DIR/metadata/part-NNNNN.parquet                   a text-only run's rows
     DIR/ledger/part-NNNNN.parquet                     every input row, once
-    DIR/embeddings/img_emb/img_emb_NNNNN.npy, text_emb/...
+    DIR/embeddings/img_emb/img_emb_NNNNN.npy, text_emb/..., provenance.json
     DIR/stats.json, DIR/report.html
     DIR/eval/NAME.json                                results of ``paircurate eval``
     DIR/fetch/<fingerprint>/                          raw shards (``RawStore``)
@@ -92,6 +92,11 @@ class OutputLayout:
     def embeddings(self, prefix: str, name: str) -> str:
         """``prefix`` is img_emb or text_emb, the names clip-retrieval reads."""
         return self.path("embeddings", prefix, f"{prefix}_{name}.npy")
+
+    @property
+    def embeddings_provenance(self) -> str:
+        """What made the embeddings (``transforms.embeddings.provenance``), beside them."""
+        return self.path("embeddings", "provenance.json")
 
     @property
     def sizes_json(self) -> str:
