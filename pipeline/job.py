@@ -153,6 +153,14 @@ class WriteOutputs(beam.PTransform):
         )
 
 
+def with_semantic_decisions(decisions, scores, config: JobConfig, raw: RawStore):
+    """The Decide step's decisions and the SemanticDedup step's, in one PCollection."""
+    from paircurate.pipeline.embeddings.semantic_dedup import SemanticDedup
+
+    semantic = scores | "SemanticDedup" >> SemanticDedup(config.dedup, raw)
+    return (decisions, semantic) | "WithSemantic" >> beam.Flatten()
+
+
 def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info: dict):
     """Add the whole job to ``pipeline``; returns the PCollection of the stats document."""
     raw = raw_store_of(config)
@@ -185,8 +193,11 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         # A fusion break on the chunk indexes: Score runs on workers of its own (GPU ones
         # with --clip-accelerator), not inside the download work.
         committed = fetched | "ToScore" >> beam.Reshuffle()
-        scores = committed | "Score" >> score_step(config.clip, raw, config.image)
+        step = score_step(config.clip, raw, config.image, job_plan.image_embeddings)
+        scores = committed | "Score" >> step
         cut = score_cut(scores, config.clip)
+        if job_plan.semantic_dedup:
+            decisions = with_semantic_decisions(decisions, scores, config, raw)
     else:
         scores, cut = pipeline | "NoScores" >> beam.Create([]), None
     write = WriteOutputs(config, raw, codec, chunks, fetched, run_info, cut)

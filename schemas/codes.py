@@ -75,6 +75,12 @@ REASONS: dict[str, Reason] = _reasons(
         "dedup",
         "the caption's cluster already keeps --caption-cluster-cap pairs",
     ),
+    Reason(
+        "semantic_duplicate",
+        _D,
+        "dedup",
+        "the image embedding is within --semantic-threshold of a kept pair's (--semantic-dedup)",
+    ),
     # CLIP scoring
     Reason(
         "clip_below_threshold",
