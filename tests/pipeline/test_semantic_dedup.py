@@ -12,15 +12,17 @@ separate the two.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from conftest import SLOW_S, read_ledger, run_job_on
 
+from paircurate.pipeline.output.write_report import write_report
 from paircurate.schemas.config import ConfigError
 from paircurate.synthweb import SyntheticWeb, SyntheticWebServer, WebMix, write_manifest
 
 PAIRS = 120
-THRESHOLD = 0.95
+THRESHOLD = 0.92  # below every re-framed copy's cosine to its original with paircurate-ref
 
 
 def index_of(row: dict) -> int:
@@ -41,12 +43,12 @@ def semantic_run(reframed_manifest, tmp_path_factory):
     output = tmp_path_factory.mktemp("semantic") / "out"
     extra = ("--semantic-dedup", "--semantic-threshold", str(THRESHOLD))
     stats = run_job_on(manifest, output, *extra)
-    return web, read_ledger(output), stats
+    return web, read_ledger(output), stats, output
 
 
 @pytest.mark.slow
 def test_reframed_copies_are_semantic_duplicates_of_their_originals(semantic_run):
-    web, rows, _ = semantic_run
+    web, rows, _, _ = semantic_run
     # A re-framed copy's original is a clean row: its URL is its own, /img/INDEX.EXT.
     by_index = {index_of(row): row for row in rows if row["truth_label"] == "clean"}
     checked = 0
@@ -73,7 +75,7 @@ def test_reframed_copies_are_semantic_duplicates_of_their_originals(semantic_run
 
 @pytest.mark.slow
 def test_groups_keep_one_pair_by_the_keeper_rule(semantic_run):
-    _, rows, stats = semantic_run
+    _, rows, stats, _ = semantic_run
     groups: dict[str, list[dict]] = {}
     for row in rows:
         if row["semantic_cluster"] is not None:
@@ -97,12 +99,31 @@ def test_groups_keep_one_pair_by_the_keeper_rule(semantic_run):
 
 @pytest.mark.slow
 def test_an_earlier_reason_stays(semantic_run):
-    _, rows, _ = semantic_run
+    _, rows, _, _ = semantic_run
     earlier = [r for r in rows if r["semantic_cluster"] and r["reason"] == "near_duplicate"]
     assert earlier  # pHash-close copies are in semantic groups too, and keep their reason
     for row in rows:
         if row["semantic_cluster"] is None:
             assert row["reason"] != "semantic_duplicate"
+
+
+@pytest.mark.slow
+def test_report_shows_semantic_groups(semantic_run):
+    _, rows, _, output = semantic_run
+    page = Path(write_report(str(output))).read_text()
+    clusters = sorted({r["semantic_cluster"] for r in rows if r["semantic_cluster"]})
+    assert "semantic_cluster" in page  # the cluster table and size chart have a row for it
+    shown = clusters[:3]  # the groups with the smallest ids
+    for cluster in shown:
+        size = sum(r["semantic_cluster"] == cluster for r in rows)
+        assert f'id="samples-semantic-{cluster[:12]}"' in page
+        assert (
+            f'Semantic duplicate group {cluster[:12]} <span class="empty-state">({size} rows'
+            in page
+        )
+    assert f"samples-semantic-{clusters[3][:12]}" not in page
+    section = page.split(f'id="samples-semantic-{shown[0]}', 1)[-1]
+    assert "data:image/" in section.split("sample-group", 1)[0]  # thumbnails
 
 
 def test_semantic_dedup_needs_clip_scoring(reframed_manifest, tmp_path):

@@ -126,8 +126,15 @@ def sub_cluster_count(size: int, cap: int) -> int:
 
 
 def uid_parts(size: int, cap: int) -> int:
-    """Sub-groups by uid for a part of ``size`` pairs still over the cap (1 when it fits)."""
-    return max(1, math.ceil(size / cap))
+    """Sub-groups by uid for a part of ``size`` pairs still over the cap (1 when it fits).
+
+    With the same headroom as the second k-means: a hash spreads uids evenly
+    but not exactly, and twice the parts keeps every sub-group under the cap
+    with a wide margin.
+    """
+    if size <= cap:
+        return 1
+    return SUB_CLUSTER_HEADROOM * math.ceil(size / cap)
 
 
 def uid_part(uid: str, parts: int) -> int:

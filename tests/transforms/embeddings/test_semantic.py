@@ -147,7 +147,7 @@ def test_singletons_get_no_decision():
 def test_splitting_keeps_every_part_under_the_cap():
     assert sub_cluster_count(100, 100) == 1
     assert sub_cluster_count(101, 100) == 4
-    assert uid_parts(99, 100) == 1 and uid_parts(250, 100) == 3
+    assert uid_parts(99, 100) == 1 and uid_parts(250, 100) == 6
     uids = [f"{i:032x}" for i in range(3000)]
     parts = [uid_part(uid, 3) for uid in uids]
     assert set(parts) == {0, 1, 2}
