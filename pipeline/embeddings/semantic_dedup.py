@@ -31,6 +31,7 @@ from paircurate.schemas.config import DedupConfig
 from paircurate.schemas.records import ledger_subset
 from paircurate.transforms.dedup.near_duplicates import ChunkFeatures
 from paircurate.transforms.embeddings.semantic import (
+    SUB_SAMPLE,
     Point,
     cluster_count,
     decide_group,
@@ -170,7 +171,8 @@ class SemanticDedup(beam.PTransform):
             assigned
             | "Oversized" >> beam.Filter(lambda kv, sizes: sizes[kv[0]] > cap, sizes)
             | "SubSampleKeys" >> beam.Map(lambda kv: (kv[0], (kv[1][0][0], kv[1][1])))
-            | "SubSample" >> beam.combiners.Top.SmallestPerKey(config.semantic_sample)
+            | "SubSample"
+            >> beam.combiners.Top.SmallestPerKey(min(SUB_SAMPLE, config.semantic_sample))
             | "SubCentroids" >> beam.Map(sub_centroids_of, sizes, cap)
         )
         parts = assigned | "Split" >> beam.Map(split_key, sub_centroids)

@@ -55,6 +55,9 @@ SAMPLES_PER_CENTROID = 40
 SUB_CLUSTER_HEADROOM = 2
 """A split cluster gets this many times more parts than its size needs, since k-means parts are
 uneven; any part still over the cap is then split by uid."""
+SUB_SAMPLE = 10_000
+"""Embeddings the second k-means of one oversized cluster trains on, at most (the cluster's
+smallest uids): enough for 250 parts, and a bounded combiner state however many clusters split."""
 ASSIGN_BLOCK = 4096
 """Rows compared with every centroid at once."""
 
