@@ -183,6 +183,14 @@ class WriteOutputs(beam.PTransform):
         )
 
 
+def with_semantic_decisions(decisions, scores, config: JobConfig, raw: RawStore):
+    """The Decide step's decisions and the SemanticDedup step's, in one PCollection."""
+    from paircurate.pipeline.embeddings.semantic_dedup import SemanticDedup
+
+    semantic = scores | "SemanticDedup" >> SemanticDedup(config.dedup, raw)
+    return (decisions, semantic) | "WithSemantic" >> beam.Flatten()
+
+
 def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info: dict):
     """Add the whole job to ``pipeline``; returns the PCollection of the stats document."""
     raw = raw_store_of(config)
@@ -235,11 +243,15 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
         committed = fetched | "ToScore" >> beam.Reshuffle()
         # Decontamination by embedding needs each pair's image embedding, written or not.
         cosine = config.compliance.decontam_cosine
-        clip = replace(config.clip, write_embeddings=True) if cosine is not None else config.clip
-        scores = committed | "Score" >> score_step(clip, raw, config.image)
+        embeddings = job_plan.image_embeddings or cosine is not None
+        step = score_step(config.clip, raw, config.image, embeddings)
+        scores = committed | "Score" >> step
         cut = score_cut(scores, config.clip)
+        if job_plan.semantic_dedup:
+            decisions = with_semantic_decisions(decisions, scores, config, raw)
         if cosine is not None and sources.evalsets:
-            near = scores | "MatchEmbeddings" >> MatchEmbeddings(sources, clip, cosine, lists)
+            matching = MatchEmbeddings(sources, config.clip, cosine, lists)
+            near = scores | "MatchEmbeddings" >> matching
             decisions = (decisions, near) | "WithEmbeddingMatches" >> beam.Flatten()
     else:
         scores, cut = pipeline | "NoScores" >> beam.Create([]), None

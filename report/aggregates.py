@@ -32,6 +32,7 @@ CLUSTER_LABELS = {
     "cluster_id": "pairs that repeat a kept pair (image and caption)",
     "caption_cluster": "near-duplicate captions",
     "image_cluster": "duplicate images (bytes, pixels or pHash)",
+    "semantic_cluster": "semantic duplicates: near-identical image embeddings (--semantic-dedup)",
 }
 CLIP_OUTCOMES = ("kept", "below a CLIP threshold", "dropped for another reason")
 
@@ -105,7 +106,8 @@ def funnel_has(first: FirstPass, reason: str) -> bool:
 FIRST_COLUMNS = ("status", "reason", "language", "clip_score", "caption_chars",
                  "original_width", "original_height", "chunk", *data.CLUSTER_COLUMNS)  # fmt: skip
 SECOND_COLUMNS = ("status", "reason", "language", "clip_score", "caption_chars",
-                  "original_width", "original_height", "chunk", "image_format")  # fmt: skip
+                  "original_width", "original_height", "chunk", "image_format",
+                  "semantic_cluster")  # fmt: skip
 SCORE_SAMPLE = 100_000  # scores kept to estimate a keep-fraction cut no output records
 
 

@@ -33,7 +33,9 @@ from paircurate.transforms.output.storage import Files, arrow_filesystem
 from paircurate.transforms.output.store import OutputLayout
 from paircurate.transforms.scoring.clip_filter import thresholds_for
 
-CLUSTER_COLUMNS = ledger_subset("cluster_id", "caption_cluster", "image_cluster")
+CLUSTER_COLUMNS = ledger_subset(
+    "cluster_id", "caption_cluster", "image_cluster", "semantic_cluster"
+)
 STATUSES = tuple(status.value for status in Status)
 
 # The funnel's steps in the order the job applies them. Exact URL dedup runs

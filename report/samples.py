@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 KEPT_SAMPLES = 12
 REASON_SAMPLES = 6
+SEMANTIC_GROUPS = 3  # semantic duplicate groups shown whole (up to REASON_SAMPLES pairs each)
 POOL_CHUNKS = 4  # chunks samples are drawn from first
 MAX_TARS = 24  # tars opened for thumbnails, at most
 THUMBNAIL_PX = 160
@@ -60,6 +61,50 @@ class Sample:
     threshold: float | None = None
     thumbnail: str | None = None  # a data: URI
     image_note: str = "thumbnails left out"  # why there is no thumbnail
+
+
+class SemanticGroups:
+    """A few semantic duplicate groups, their pairs side by side, picked in one streamed pass.
+
+    The groups are those whose ids (the smallest uid of each, a hash) are the
+    smallest: a random choice, the same on every run. A group enters the
+    choice when its first row is seen and leaves it only for a smaller id, so
+    every row of a chosen group is seen while it is chosen.
+    """
+
+    def __init__(self, count: int = SEMANTIC_GROUPS):
+        self.count = count
+        self.places: dict[str, list[tuple[int, int]]] = {}
+        self.rows: dict[str, int] = {}
+
+    def add(self, file_index: int, places: np.ndarray, clusters: pa.ChunkedArray) -> None:
+        present = np.flatnonzero(~np.asarray(pc.is_null(clusters).to_numpy(zero_copy_only=False)))
+        if present.size == 0:
+            return
+        values = clusters.take(pa.array(present)).to_pylist()
+        for row, cluster in zip(present.tolist(), values, strict=True):
+            if cluster not in self.places:
+                if len(self.places) == self.count:
+                    largest = max(self.places)
+                    if cluster > largest:
+                        continue
+                    del self.places[largest], self.rows[largest]
+                self.places[cluster], self.rows[cluster] = [], 0
+            self.rows[cluster] += 1
+            if len(self.places[cluster]) < REASON_SAMPLES:
+                self.places[cluster].append((file_index, int(places[row])))
+
+    def chosen(self) -> list[tuple[SampleGroup, list[tuple[int, int]]]]:
+        groups = []
+        for cluster in sorted(self.places):
+            title = f"Semantic duplicate group {cluster[:12]}"
+            text = (
+                "pairs whose image embeddings are near-identical: the one kept (or dropped by an "
+                "earlier rule) and those dropped as its semantic_duplicate"
+            )
+            groups.append((SampleGroup(f"semantic-{cluster[:12]}", title, text, self.rows[cluster]),
+                           self.places[cluster]))  # fmt: skip
+        return groups
 
 
 @dataclass
@@ -98,6 +143,7 @@ class SampleChooser:
                 title = f"{status.capitalize()}: {code}"
                 group = SampleGroup(f"reason-{code}", title, item["description"], 0)
                 self.reasons[code] = (group, Lowest(REASON_SAMPLES))
+        self.semantic = SemanticGroups()
 
     def add(
         self,
@@ -134,6 +180,8 @@ class SampleChooser:
             if group is not None:
                 group.rows += int(mask.sum())
                 lowest.offer_batch(mask, (tier, priority), file_index, places)
+        if "semantic_cluster" in batch.column_names:
+            self.semantic.add(file_index, places, batch["semantic_cluster"])
 
     def chosen(self) -> list[tuple[SampleGroup, list[tuple[int, int]]]]:
         """The groups and, for each, the (ledger file, row) places of its sampled rows.
@@ -144,7 +192,7 @@ class SampleChooser:
         groups = [(self.kept, sorted(self.kept_rows.items()))]
         groups.append((self.above, self.above_rows.items()))
         groups += [(group, sorted(lowest.items())) for group, lowest in self.reasons.values()]
-        return groups
+        return groups + self.semantic.chosen()
 
 
 def above_threshold_group(thresholds: Thresholds) -> SampleGroup:

@@ -111,6 +111,12 @@ REASONS: dict[str, Reason] = _reasons(
         respects="evaluation-set decontamination",
         option="decontaminate",
     ),
+    Reason(
+        "semantic_duplicate",
+        _D,
+        "dedup",
+        "the image embedding is within --semantic-threshold of a kept pair's (--semantic-dedup)",
+    ),
     # CLIP scoring
     Reason(
         "clip_below_threshold",

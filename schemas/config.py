@@ -349,6 +349,28 @@ class DedupConfig:
         "needs 11 and one of 100,000 needs 13 (uids are random); too few split clusters (never "
         "merge them, so duplicates are missed) and are counted as dedup_unconverged_edges",
     )
+    semantic_dedup: bool = opt(
+        False,
+        "drop pairs whose CLIP image embeddings are near-identical to a kept pair's (SemDeDup: "
+        "k-means, then cosine links inside each cluster; reason semantic_duplicate); needs "
+        "CLIP scoring",
+    )
+    semantic_threshold: float = opt(
+        0.95, "pairs are semantic duplicates at this cosine similarity of their image embeddings"
+    )
+    semantic_clusters: int = opt(
+        0,
+        "k-means clusters for --semantic-dedup (0: one per 10,000 scored pairs, at most one "
+        "per 40 sampled embeddings)",
+    )
+    semantic_sample: int = opt(
+        100_000, "embeddings k-means trains on (the pairs with the smallest uids)"
+    )
+    semantic_cluster_cap: int = opt(
+        20_000,
+        "most pairs compared in one group, which bounds a worker's memory; larger k-means "
+        "clusters are split by a second k-means, then by uid",
+    )
 
     def __post_init__(self) -> None:
         _require(self.url_dedup in URL_DEDUP_MODES, f"--url-dedup: pick one of {URL_DEDUP_MODES}")
@@ -365,6 +387,10 @@ class DedupConfig:
         )
         _require(0 <= self.phash_max_distance < 64, "--phash-max-distance must be in 0..63")
         _require(self.cluster_rounds >= 1, "--cluster-rounds must be at least 1")
+        _require(-1 <= self.semantic_threshold <= 1, "--semantic-threshold must be in -1..1")
+        _require(self.semantic_clusters >= 0, "--semantic-clusters must be 0 (auto) or more")
+        _require(self.semantic_sample >= 1, "--semantic-sample must be at least 1")
+        _require(self.semantic_cluster_cap >= 2, "--semantic-cluster-cap must be at least 2")
 
     @property
     def finds_clusters(self) -> bool:

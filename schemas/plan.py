@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from paircurate.schemas.config import ClipConfig, JobConfig
+from paircurate.schemas.config import ClipConfig, ConfigError, JobConfig
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class JobPlan:
     """Decide buckets images by pHash bands too (only to drop every repeat of an image)."""
     clip: ClipConfig | None
     """The CLIP thresholds Write judges scores against; None when nothing is scored."""
+    semantic_dedup: bool = False
+    """SemanticDedup runs over the Score step's image embeddings (``pipeline.embeddings``)."""
 
     @property
     def parts(self) -> str:
@@ -39,6 +41,11 @@ class JobPlan:
     @property
     def writes_embeddings(self) -> bool:
         return self.clip is not None and self.clip.write_embeddings
+
+    @property
+    def image_embeddings(self) -> bool:
+        """Score records carry each pair's image embedding (to write, or for semantic dedup)."""
+        return self.writes_embeddings or self.semantic_dedup
 
 
 def plan_job(config: JobConfig) -> JobPlan:
@@ -51,6 +58,12 @@ def plan_job(config: JobConfig) -> JobPlan:
     else:
         finds_clusters = dedup.finds_clusters
     with_images = not text_only
+    if dedup.semantic_dedup and not scores:
+        why = "--text-only downloads no image" if text_only else "--clip-model is none"
+        raise ConfigError(
+            f"--semantic-dedup compares CLIP image embeddings, but {why}: name a CLIP model "
+            "(--clip-model) and drop --text-only, or drop --semantic-dedup"
+        )
     return JobPlan(
         text_only=text_only,
         scores=scores,
@@ -59,4 +72,5 @@ def plan_job(config: JobConfig) -> JobPlan:
         image_keys=with_images and (dedup.near_duplicates or dedup.drop_image_repeats),
         phash_buckets=with_images and dedup.drop_image_repeats and dedup.perceptual_images,
         clip=config.clip if scores else None,
+        semantic_dedup=dedup.semantic_dedup,
     )

@@ -31,6 +31,11 @@ LEDGER_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("cluster_id", pa.string(), "uid of the keeper of the row's duplicate-pair cluster"),
     ("caption_cluster", pa.string(), "smallest uid of the row's near-duplicate caption cluster"),
     ("image_cluster", pa.string(), "smallest uid of the row's duplicate image cluster"),
+    (
+        "semantic_cluster",
+        pa.string(),
+        "smallest uid of the row's semantic duplicate group (near-identical image embeddings)",
+    ),
     ("chunk", pa.int32(), "fetch chunk, equal to the index of the shard it lands in"),
     ("shard", pa.string(), "shard file name (without extension) of a kept sample"),
     ("key", pa.string(), "WebDataset key of a kept sample"),
@@ -84,6 +89,8 @@ DECIDED = ledger_subset(
     "compliance_match",
 )  # fmt: skip
 """What a cluster decision sets (Decide)."""
+SEMANTIC = ledger_subset("reason", "reason_detail", "duplicate_of", "semantic_cluster")
+"""What a semantic dedup decision sets (SemanticDedup)."""
 SCORED = ledger_subset("clip_score", "caption_truncated")
 """What scoring a pair sets (Score)."""
 

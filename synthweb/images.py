@@ -39,7 +39,7 @@ class ImageSpec:
 
 @dataclass(frozen=True)
 class NearDuplicateEdit:
-    """An edit of an original image: "quality", "resize" or "crop"."""
+    """An edit of an original image: "quality", "resize", "crop" or "reframe" (a larger crop)."""
 
     kind: str
     quality: int
@@ -112,6 +112,23 @@ def near_duplicate_edit(original: ImageSpec, rng: random.Random) -> NearDuplicat
     return NearDuplicateEdit(kind, quality)
 
 
+def reframe_edit(original: ImageSpec, rng: random.Random) -> NearDuplicateEdit:
+    """Crop 5-10 % off the width and off the height, split between the sides at random.
+
+    Such a re-framing of the same picture is past pHash's reach (it drifts from
+    about 2 % a side), but not past an image embedding's: it is what semantic
+    dedup is for.
+    """
+    quality = original.quality
+    crop = []
+    for side in (original.width, original.height):
+        total = side * rng.uniform(0.05, 0.10)
+        first = total * rng.uniform(0.0, 1.0)
+        crop.append((int(first), int(total - first)))
+    (left, right), (top, bottom) = crop
+    return NearDuplicateEdit("reframe", quality, crop=(left, top, right, bottom))
+
+
 def edited_size(original: ImageSpec, edit: NearDuplicateEdit) -> tuple[int, int]:
     """Displayed size of a near-duplicate, known without rendering it."""
     if edit.kind == "resize":
@@ -153,7 +170,7 @@ def render_near_duplicate(scene: Scene, original: ImageSpec, edit: NearDuplicate
     width, height = edited_size(original, edit)
     if edit.kind == "resize":
         image = image.resize((width, height), Image.Resampling.BILINEAR)
-    elif edit.kind == "crop":
+    elif edit.kind in ("crop", "reframe"):
         left, top, _, _ = edit.crop
         image = image.crop((left, top, left + width, top + height))
     image_format = "jpeg" if edit.kind == "quality" else original.image_format

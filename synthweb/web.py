@@ -33,8 +33,10 @@ LABELS: tuple[str, ...] = (
     "slow",
     "truncated",
     "html",
+    "reframed",
 )
-DUPLICATE_LABELS = frozenset({"duplicate_url", "duplicate_bytes", "near_duplicate"})
+# "reframed" comes last and is off in the default mix, so that adding it changed no seed's web.
+DUPLICATE_LABELS = frozenset({"duplicate_url", "duplicate_bytes", "near_duplicate", "reframed"})
 NO_IMAGE_LABELS = frozenset({"http_404", "http_500", "html"})
 _PATH_RE = re.compile(r"^/img/(\d+)\.(jpg|png|webp)$")
 # Purposes that give each row several independent random streams.
@@ -58,6 +60,8 @@ class WebMix:
     slow: float = 0.005
     truncated: float = 0.01
     html: float = 0.01
+    reframed: float = 0.0
+    """Re-framed copies: 5-10 % cropped off, beyond pHash's reach (see images.reframe_edit)."""
 
     def __post_init__(self) -> None:
         for name, value in self.fractions().items():
@@ -192,7 +196,7 @@ class SyntheticWeb:
         return LABELS[int(self._labels[index])]
 
     def edit_kind(self, index: int) -> str | None:
-        """How a near-duplicate row was edited from its original ("quality", "resize", "crop")."""
+        """How a duplicate row was edited ("quality", "resize", "crop", "reframe")."""
         edit = self._row(index).edit
         return edit.kind if edit is not None else None
 
@@ -281,7 +285,10 @@ class SyntheticWeb:
             return _Row(dataclasses.replace(base, path=_path(index, base.image_format)))
         if original.spec is None:
             raise RuntimeError(f"original row {original_index} of row {index} has no image")
-        edit = images.near_duplicate_edit(original.spec, self._rng(index, _EDIT))
+        if label == "reframed":
+            edit = images.reframe_edit(original.spec, self._rng(index, _EDIT))
+        else:
+            edit = images.near_duplicate_edit(original.spec, self._rng(index, _EDIT))
         width, height = images.edited_size(original.spec, edit)
         image_format = "jpeg" if edit.kind == "quality" else original.spec.image_format
         entry = dataclasses.replace(

@@ -20,11 +20,10 @@ from apache_beam.metrics import Metrics
 from paircurate.pipeline.progress import BOARD
 from paircurate.schemas.codes import Status
 from paircurate.schemas.plan import JobPlan
-from paircurate.transforms.compliance.rules import decisions_by_uid
 from paircurate.transforms.ingest.inputs import number_repeats
 from paircurate.transforms.output import storage
 from paircurate.transforms.output.compliance import compliance_summary
-from paircurate.transforms.output.finalize import finalize_chunk
+from paircurate.transforms.output.finalize import finalize_chunk, split_decisions
 from paircurate.transforms.output.ledger import summarize_shard
 from paircurate.transforms.output.shards import TarWriter, sample_members, shard_name
 from paircurate.transforms.output.store import OutputLayout, RawStore, image_member, write_parquet
@@ -61,15 +60,17 @@ class WriteShardDoFn(beam.DoFn):
         fetched_rows, raw_tar = self.raw.rows_and_tar(chunk) if chunk in fetched else ([], None)
         BOARD.enter("write", len(settled) + len(fetched_rows))
         scores = {record["uid"]: record for record in groups.get("scores", ())}
+        decisions, semantic = split_decisions(groups["decisions"])
         final = finalize_chunk(
             # Rows settled before fetching go to a ledger part by uid: every copy of one is here.
             settled=settled,
             fetched=fetched_rows,
-            decisions=decisions_by_uid(groups["decisions"]),
+            decisions=decisions,
             scores=scores,
             clip=self.plan.clip,
             cut=cut,
             shard=None if self.plan.text_only else name,
+            semantic=semantic,
         )
         tar_bytes = 0
         files, layout = self.layout.files, self.layout

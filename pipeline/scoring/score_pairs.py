@@ -58,9 +58,10 @@ class ClipModelHandler(ModelHandler[Prepared, list, Any]):
     into the machine's cache (``pipeline.scoring.weights``).
     """
 
-    def __init__(self, config: ClipConfig):
+    def __init__(self, config: ClipConfig, image_embeddings: bool = False):
         super().__init__(min_batch_size=1, max_batch_size=1, large_model=True)
         self.config = config
+        self.image_embeddings = image_embeddings or config.write_embeddings
 
     def load_model(self):
         from paircurate.transforms.scoring.clip import load_clip
@@ -95,8 +96,9 @@ class ClipModelHandler(ModelHandler[Prepared, list, Any]):
                 "clip_score": float(scored.scores[i]),
                 "caption_truncated": bool(scored.truncated[i]),
             }
-            if self.config.write_embeddings:
+            if self.image_embeddings:
                 record["image_embedding"] = scored.image_embeddings[i].astype("float16").tobytes()
+            if self.config.write_embeddings:
                 record["text_embedding"] = scored.text_embeddings[i].astype("float16").tobytes()
             records.append(record)
         return records
@@ -177,15 +179,19 @@ class Score(beam.PTransform):
     """Committed chunk indexes -> (chunk, score record) for every downloaded pair.
 
     Apply it behind a fusion break (``score_step`` does), so that its workers
-    and their resource hints are its own.
+    and their resource hints are its own. With ``image_embeddings`` (or
+    --write-embeddings) each record carries its pair's image embedding.
     """
 
-    def __init__(self, config: ClipConfig, raw: RawStore, image: ImageConfig):
+    def __init__(
+        self, config: ClipConfig, raw: RawStore, image: ImageConfig, image_embeddings: bool = False
+    ):
         super().__init__()
         self.config, self.raw, self.image = config, raw, image
+        self.image_embeddings = image_embeddings
 
     def expand(self, chunks):
-        handler = KeyedModelHandler(ClipModelHandler(self.config))
+        handler = KeyedModelHandler(ClipModelHandler(self.config, self.image_embeddings))
         batches = ScoreInputsDoFn(self.raw, self.config.clip_batch_size, self.image)
         return (
             chunks
@@ -196,9 +202,11 @@ class Score(beam.PTransform):
         )
 
 
-def score_step(config: ClipConfig, raw: RawStore, image: ImageConfig) -> beam.PTransform:
+def score_step(
+    config: ClipConfig, raw: RawStore, image: ImageConfig, image_embeddings: bool = False
+) -> beam.PTransform:
     """Score, with the --clip-accelerator resource hint where one is asked for."""
-    score = Score(config, raw, image)
+    score = Score(config, raw, image, image_embeddings)
     if config.clip_accelerator:
         score = score.with_resource_hints(accelerator=config.clip_accelerator)
     return score

@@ -74,7 +74,9 @@ def test_counts_follow_the_mix() -> None:
 
 def test_every_label_appears_for_small_n() -> None:
     counts = Counter(e.label for e in SyntheticWeb(20, seed=5))
-    assert set(counts) == set(LABELS)
+    assert set(counts) == set(LABELS) - {"reframed"}  # off in the default mix
+    mix = WebMix(reframed=0.05)
+    assert set(Counter(e.label for e in SyntheticWeb(22, seed=5, mix=mix))) == set(LABELS)
 
 
 def test_clean_only_and_validation() -> None:
@@ -97,7 +99,7 @@ def test_duplicates_point_to_lower_clean_originals(web: SyntheticWeb) -> None:
         assert original.index < entry.index
         assert original.label == "clean"
         assert entry.scene == original.scene
-    assert set(seen) == DUPLICATE_LABELS
+    assert set(seen) == DUPLICATE_LABELS - {"reframed"}  # off in the default mix
 
 
 def test_duplicate_kinds(web: SyntheticWeb) -> None:
@@ -205,3 +207,17 @@ def test_captions_describe_the_scene_unless_mismatched(web: SyntheticWeb) -> Non
 def test_pickles_as_its_arguments(web: SyntheticWeb) -> None:
     copy = pickle.loads(pickle.dumps(web))
     assert copy.entry(5) == web.entry(5) and len(copy) == len(web)
+
+
+def test_reframed_copies_crop_five_to_ten_percent() -> None:
+    web = SyntheticWeb(300, seed=3, mix=WebMix(reframed=0.05))
+    reframed = [e for e in web if e.label == "reframed"]
+    assert len(reframed) == 15
+    for entry in reframed:
+        original = web.entry(entry.duplicate_of)
+        assert original.label == "clean" and entry.scene == original.scene
+        assert web.edit_kind(entry.index) == "reframe"
+        for kept, full in ((entry.width, original.width), (entry.height, original.height)):
+            assert 0.90 * full - 2 <= kept <= 0.95 * full + 1
+        image = Image.open(io.BytesIO(web.image_bytes(entry.index)))
+        assert image.size == (entry.width, entry.height)
