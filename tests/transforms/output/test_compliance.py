@@ -65,17 +65,19 @@ def test_flags_turned_off_show_as_not_honoured() -> None:
         "robots.txt": True,
         "TDMRep": False,
         "AI preferences": False,
+        "removal lists": False,  # no --exclude given
+        "evaluation-set decontamination": False,
     }
 
 
 def test_a_removal_list_reason_shows_up_by_naming_what_it_respects(monkeypatch) -> None:
     """A reason added elsewhere joins the summary by its ``respects`` field, even at zero rows."""
     extra = Reason("on_removal_list", Status.DROPPED, "read", "on a removal list",
-                   respects="removal lists", option="input")  # fmt: skip
+                   respects="a new list", option="input")  # fmt: skip
     monkeypatch.setitem(codes.REASONS, extra.code, extra)
     entries = _by_name(compliance_summary({}, _options()))
-    assert entries["removal lists"] == {
-        "name": "removal lists",
+    assert entries["a new list"] == {
+        "name": "a new list",
         "honoured": True,  # --input is given
         "option": "--input",
         "rows_removed": 0,
