@@ -130,6 +130,8 @@ def test_a_run_reports_what_it_respected(site, tmp_path) -> None:
         "robots.txt": (True, 2),
         "TDMRep": (True, 3),
         "AI preferences": (True, 3),
+        "removal lists": (False, 0),  # none given: listed, not honoured
+        "evaluation-set decontamination": (False, 0),
     }
     by_name = {e["name"]: e for e in compliance["respected"]}
     assert by_name["TDMRep"]["reasons"] == {
@@ -141,9 +143,10 @@ def test_a_run_reports_what_it_respected(site, tmp_path) -> None:
     section = page[page.index('<section id="compliance">') :]
     section = section[: section.index("</section>")]
     assert f"data-agent-token>{TOKEN}</span>" in section
-    for name, (_, count) in removed.items():
+    for name, (honoured, count) in removed.items():
+        flag = "yes" if honoured else "no"
         assert re.search(
-            rf'<tr data-respects="{re.escape(name)}" data-honoured="yes">.*?'
+            rf'<tr data-respects="{re.escape(name)}" data-honoured="{flag}">.*?'
             rf'data-removed="{count}"',
             section,
         ), name
