@@ -80,7 +80,11 @@ def test_a_caption_finds_the_images_labelled_with_what_it_says(indexed_run, colo
 
 
 def test_an_image_finds_itself_first(indexed_run, web, capsys, tmp_path):
-    """The picture as the web serves it finds the row the run made of it, at similarity ~1."""
+    """The picture as the web serves it finds the row the run made of it, ahead of every other.
+
+    The run stored a resized, re-encoded copy, so the similarity is high but not 1:
+    across the web's rows it lies between about 0.95 and 1.
+    """
     parquet = shard_files(indexed_run, ".parquet")[1]
     rows = pq.read_table(parquet).to_pylist()
     for place in (3, len(rows) - 1):
@@ -90,8 +94,9 @@ def test_an_image_finds_itself_first(indexed_run, web, capsys, tmp_path):
         status, out, _ = search(capsys, indexed_run, "--image", str(query), "-k", "3")
         assert status == 0
         assert table_uids(out)[0] == row["uid"], out
-        first = out.splitlines()[1].split()
-        assert first[0] == "1" and float(first[1]) > 0.98 and first[3] == f"{parquet.stem}/{place}"
+        first, second = (line.split() for line in out.splitlines()[1:3])
+        assert first[0] == "1" and first[3] == f"{parquet.stem}/{place}", out
+        assert float(first[1]) > 0.93 and float(first[1]) > float(second[1]), out
 
 
 def test_the_page_holds_thumbnails_captions_and_uids_and_requests_nothing(indexed_run, capsys):
