@@ -13,6 +13,9 @@ training seed's web that training never saw (see ``calibrate``). Retrain with::
 
     python -m paircurate.synthweb.reference_training train --out PATH
     python -m paircurate.synthweb.reference_training calibrate --checkpoint PATH
+
+``separation`` measures what its image embedding tells apart (re-framed copies
+against distinct scenes), which bounds what semantic dedup can do with it.
 """
 
 from __future__ import annotations
@@ -320,6 +323,91 @@ def calibrate(checkpoint: Path, pairs: int = 2000, trained_pairs: int = 4000) ->
     return {"threshold": round(threshold, 4), **filter_quality(scores, threshold)}
 
 
+# --- image-embedding separation (what semantic dedup can rely on) ---------------------------
+
+SEPARATION_MIX = dataclasses.replace(WebMix.clean_only(), reframed=0.15)
+SEPARATION_SEED = 11
+
+
+@torch.no_grad()
+def embed_images(
+    scorer: Scorer, images: Sequence[Image.Image], batch_size: int = 128
+) -> np.ndarray:
+    """Unit image embeddings, as float32 rows."""
+    model, preprocess, _ = scorer
+    device = next(model.parameters()).device
+    parts = []
+    for start in range(0, len(images), batch_size):
+        pixels = torch.stack([preprocess(image) for image in images[start : start + batch_size]])
+        parts.append(model.encode_image(pixels.to(device), normalize=True).float().cpu().numpy())
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def separation(vectors: np.ndarray, scenes: Sequence[Any], scene_ids: Sequence[int]) -> dict:
+    """How close copies and distinct scenes come: cosine ranges of labelled pairs of rows.
+
+    Rows with the same ``scene_ids`` are copies of one picture; other pairs are
+    distinct scenes, classed by the colours they share: ``same_colours`` (object
+    and background colour equal; they differ in shape, count, size, position or
+    background style only), ``one_colour_differs`` and ``both_colours_differ``.
+    The ``large_`` figures count only pairs of two scenes of large objects.
+    """
+    similarity = vectors @ vectors.T
+    first, second = np.triu_indices(len(vectors), k=1)
+    cosine = similarity[first, second]
+    ids = np.asarray(scene_ids)
+    colour = np.array([scene.colour for scene in scenes])
+    background = np.array([scene.background for scene in scenes])
+    large = np.array([scene.size == "large" for scene in scenes])
+    copy = ids[first] == ids[second]
+    differ = (colour[first] != colour[second]).astype(int) + (
+        background[first] != background[second]
+    )
+    both_large = large[first] & large[second]
+    classes = {"same_colours": 0, "one_colour_differs": 1, "both_colours_differ": 2}
+
+    def top(mask: np.ndarray) -> float | None:
+        return round(float(cosine[mask].max()), 4) if mask.any() else None
+
+    def bottom(mask: np.ndarray) -> float | None:
+        return round(float(cosine[mask].min()), 4) if mask.any() else None
+
+    return {
+        "copy_pairs": int(copy.sum()),
+        "copy_min": bottom(copy),
+        "copy_median": round(float(np.median(cosine[copy])), 4) if copy.any() else None,
+        "large_copy_min": bottom(copy & both_large),
+        "distinct_max": {name: top(~copy & (differ == n)) for name, n in classes.items()},
+        "large_distinct_max": {
+            name: top(~copy & both_large & (differ == n)) for name, n in classes.items()
+        },
+    }
+
+
+def measure_separation(
+    checkpoint: Path, pairs: int = 600, seed: int = SEPARATION_SEED
+) -> dict[str, Any]:
+    """``separation`` of the reference scorer's image embeddings on a web with re-framed copies.
+
+    ``palette_threshold`` is midway between the closest two distinct scenes of
+    large objects whose object and background colours both differ and the
+    farthest re-framed copy of a large object: the threshold the palette-web
+    semantic dedup test uses.
+    """
+    scorer = load_reference_scorer(checkpoint=checkpoint)
+    web = SyntheticWeb(pairs, seed=seed, mix=SEPARATION_MIX)
+    images, scenes, scene_ids = [], [], []
+    for entry in web:
+        images.append(decode_image(web.image_bytes(entry.index)))
+        scenes.append(web.scene(entry.scene))
+        scene_ids.append(entry.scene)
+    result = separation(embed_images(scorer, images), scenes, scene_ids)
+    distinct = result["large_distinct_max"]["both_colours_differ"]
+    copies = result["large_copy_min"]
+    middle = None if distinct is None or copies is None else round((distinct + copies) / 2, 2)
+    return {"pairs": pairs, "seed": seed, **result, "palette_threshold": middle}
+
+
 # --- command line ------------------------------------------------------------------------
 
 
@@ -338,16 +426,24 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     calibrate_parser.add_argument(
         "--trained-pairs", type=int, default=defaults.pairs, help="rows training used (skipped)"
     )
+    separation_parser = commands.add_parser(
+        "separation", help="cosines of re-framed copies and of distinct scenes"
+    )
+    separation_parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT_PATH)
+    separation_parser.add_argument("--pairs", type=int, default=600, help="rows of the web")
+    separation_parser.add_argument("--seed", type=int, default=SEPARATION_SEED, help="web seed")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Train or calibrate; prints one JSON line with the outcome."""
+    """Train, calibrate or measure separation; prints one JSON line with the outcome."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args = _parse(argv)
     if args.command == "train":
         config = TrainConfig(pairs=args.pairs, epochs=args.epochs, seed=args.seed)
         result = dataclasses.asdict(train(config, args.out))
+    elif args.command == "separation":
+        result = measure_separation(args.checkpoint, args.pairs, args.seed)
     else:
         result = calibrate(args.checkpoint, args.pairs, args.trained_pairs)
     print(json.dumps(result))

@@ -43,10 +43,11 @@ THRESHOLD = 0.92  # below every re-framed copy's cosine to its original in this 
 
 PALETTE_PAIRS = 30
 PALETTE_SCENES = len(COLOURS)  # one clean scene per object colour; the rest are re-framed copies
-# Measured with paircurate-ref on a web of 600 pairs (seed 11, 90 re-framed copies; see
-# docs/deduplication.md): scenes of large objects whose object and background colours both
-# differ reach cosine 0.80 at most; re-framed copies of large objects never fall below 0.947.
-# The threshold sits midway, with a margin of about 0.07 on either side.
+# `python -m paircurate.synthweb.reference_training separation` (paircurate-ref on a web of
+# 600 pairs, seed 11, 90 re-framed copies; figures in docs/deduplication.md) prints it as
+# palette_threshold: midway between the closest two distinct scenes of large objects whose
+# object and background colours both differ (cosine 0.80) and the farthest re-framed copy of
+# a large object (0.947), a margin of about 0.07 on either side.
 PALETTE_THRESHOLD = 0.87
 
 

@@ -20,8 +20,10 @@ from paircurate.synthweb.reference_training import (
     main,
     score_pairs,
     score_web,
+    separation,
     train,
 )
+from paircurate.synthweb.scenes import Scene
 from paircurate.transforms.scoring.reference_scorer import (
     CONFIG_PATH,
     REFERENCE_THRESHOLD,
@@ -120,3 +122,30 @@ def test_cli_writes_a_checkpoint_that_loads_by_name(tmp_path, capsys) -> None:
     assert printed["checkpoint_bytes"] == out.stat().st_size
     model, _, tokenizer = load_reference_scorer(checkpoint=out)
     assert model.encode_text(tokenizer(["zwei rote Kreise"])).shape == (1, 64)
+
+
+def test_separation_ranges_copies_and_distinct_scenes_by_shared_colours() -> None:
+    def scene(colour: str, background: str, size: str = "large") -> Scene:
+        return Scene("circle", colour, 1, size, "left", background, "solid", 0)
+
+    scenes = [
+        scene("red", "blue"),
+        scene("red", "blue"),  # a copy of row 0 (same scene id)
+        scene("red", "blue"),  # another scene with the same colours
+        scene("red", "green"),  # one colour differs from rows 0-2
+        scene("pink", "white", "small"),  # both differ from everything
+    ]
+    angles = np.deg2rad([0.0, 10.0, 5.0, 30.0, 70.0])
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    result = separation(vectors, scenes, [0, 0, 2, 3, 4])
+    cosine = {d: round(float(np.cos(np.deg2rad(d))), 4) for d in (5, 10, 20, 40)}
+    assert result["copy_pairs"] == 1
+    assert result["copy_min"] == result["large_copy_min"] == cosine[10]
+    assert result["distinct_max"] == {
+        "same_colours": cosine[5],  # rows 0 and 2 (row 1 and 2: 5 degrees too)
+        "one_colour_differs": cosine[20],  # rows 1 and 3
+        "both_colours_differ": cosine[40],  # rows 3 and 4
+    }
+    # row 4 shows small objects, so it is left out of the large_ figures
+    assert result["large_distinct_max"]["both_colours_differ"] is None
+    assert result["large_distinct_max"]["one_colour_differs"] == cosine[20]
