@@ -6,6 +6,10 @@ float16 as the Score step records them. Distinct scenes are drawn around
 0.6-0.9); ``--copies`` of them are near-identical copies of a seeded random
 earlier scene (cosine to it 0.96-0.995, what a re-encoded, resized or
 re-framed picture gets). Each copy and its scene are a labelled pair.
+These vectors model an encoder that keeps distinct scenes apart, so precision
+here measures the recipe (clusters, links, groups), not an encoder; what the
+reference scorer's own image embeddings tell apart is measured by
+``python -m paircurate.synthweb.reference_training separation``.
 
 Both contenders work on the same k-means clusters (``train_centroids`` over
 every point, ``cluster_count``'s automatic number, ``nearest_centroids``), one
