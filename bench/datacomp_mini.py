@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from paircurate.pipeline.cli import main as paircurate_main
 from paircurate.pipeline.run import run
 from paircurate.synthweb import SyntheticWeb, SyntheticWebServer, WebMix, write_manifest
@@ -77,6 +79,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--task", default="colour", help="zero-shot task of the held-out set")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch threads for training and eval: on a busy machine, more threads than idle "
+        "cores make every step wait on the slowest (see docs/eval.md)",
+    )  # fmt: skip
     parser.add_argument("--workdir", default="", help="keep runs here (default: a temp folder)")
     return parser.parse_args(argv)
 
@@ -103,7 +110,7 @@ def train(shards: Path, workdir: Path, config: Path, seed: int, args: argparse.N
         "--logs", str(workdir), "--name", f"seed{seed}", "--report-to", "",
         "--save-frequency", "1", "--seed", str(seed), "--log-every-n-steps", "50",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
     workdir.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [sys.executable, "-c", TRAIN_SCRIPT, str(config), *argv],
@@ -137,6 +144,7 @@ def spread(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="datacomp-mini-"))
     root.mkdir(parents=True, exist_ok=True)
