@@ -77,6 +77,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--eval-images", type=int, default=1200, help="labelled held-out images")
     parser.add_argument("--task", default="colour", help="zero-shot task of the held-out set")
+    parser.add_argument(
+        "--eval-background", default="neutral", choices=("neutral", "random"),
+        help="held-out backgrounds: neutral (grey, no class colour) or random (another class "
+        "colour covering most of the picture, which a tiny CLIP names instead of the object's)",
+    )  # fmt: skip
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument(
@@ -151,12 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     config = root / f"{MODEL_NAME}.json"
     config.write_text(json.dumps(TINY_CLIP))
     evalset = root / "evalset"
-    write_evalset(evalset, args.eval_images, seed=args.seed + 1, side=64)
+    write_evalset(
+        evalset, args.eval_images, seed=args.seed + 1, side=64, background=args.eval_background
+    )
     web = SyntheticWeb(args.pairs, seed=args.seed, mix=WebMix())
     print(
         f"pool: {args.pairs} pairs of synthetic web seed {args.seed} (default noise mix); "
-        f"held-out set: {args.eval_images} labelled images of seed {args.seed + 1}, task "
-        f"{args.task}. The CLIP filters use the reference scorer paircurate-ref, a teacher "
+        f"held-out set: {args.eval_images} labelled images of seed {args.seed + 1} on "
+        f"{args.eval_background} backgrounds, task {args.task}. The CLIP filters use the "
+        f"reference scorer paircurate-ref, a teacher "
         f"trained on clean pairs of web seed {TRAIN_SEED}: a stronger model filtering data "
         f"for a weaker one, as DataComp's CLIP filter is.",
         flush=True,
