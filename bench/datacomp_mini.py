@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from paircurate.pipeline.cli import main as paircurate_main
 from paircurate.pipeline.run import run
 from paircurate.synthweb import SyntheticWeb, SyntheticWebServer, WebMix, write_manifest
@@ -75,8 +77,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--eval-images", type=int, default=1200, help="labelled held-out images")
     parser.add_argument("--task", default="colour", help="zero-shot task of the held-out set")
+    parser.add_argument(
+        "--eval-background", default="neutral", choices=("neutral", "random"),
+        help="held-out backgrounds: neutral (grey, no class colour) or random (another class "
+        "colour covering most of the picture, which a tiny CLIP names instead of the object's)",
+    )  # fmt: skip
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch threads for training and eval: on a busy machine, more threads than idle "
+        "cores make every step wait on the slowest (see docs/eval.md)",
+    )  # fmt: skip
     parser.add_argument("--workdir", default="", help="keep runs here (default: a temp folder)")
     return parser.parse_args(argv)
 
@@ -103,7 +115,7 @@ def train(shards: Path, workdir: Path, config: Path, seed: int, args: argparse.N
         "--logs", str(workdir), "--name", f"seed{seed}", "--report-to", "",
         "--save-frequency", "1", "--seed", str(seed), "--log-every-n-steps", "50",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
     workdir.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [sys.executable, "-c", TRAIN_SCRIPT, str(config), *argv],
@@ -137,18 +149,22 @@ def spread(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="datacomp-mini-"))
     root.mkdir(parents=True, exist_ok=True)
     config = root / f"{MODEL_NAME}.json"
     config.write_text(json.dumps(TINY_CLIP))
     evalset = root / "evalset"
-    write_evalset(evalset, args.eval_images, seed=args.seed + 1, side=64)
+    write_evalset(
+        evalset, args.eval_images, seed=args.seed + 1, side=64, background=args.eval_background
+    )
     web = SyntheticWeb(args.pairs, seed=args.seed, mix=WebMix())
     print(
         f"pool: {args.pairs} pairs of synthetic web seed {args.seed} (default noise mix); "
-        f"held-out set: {args.eval_images} labelled images of seed {args.seed + 1}, task "
-        f"{args.task}. The CLIP filters use the reference scorer paircurate-ref, a teacher "
+        f"held-out set: {args.eval_images} labelled images of seed {args.seed + 1} on "
+        f"{args.eval_background} backgrounds, task {args.task}. The CLIP filters use the "
+        f"reference scorer paircurate-ref, a teacher "
         f"trained on clean pairs of web seed {TRAIN_SEED}: a stronger model filtering data "
         f"for a weaker one, as DataComp's CLIP filter is.",
         flush=True,

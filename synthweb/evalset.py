@@ -134,12 +134,26 @@ class EvalSample:
     labels: dict[str, int]
 
 
-def eval_scene(seed: int, index: int) -> tuple[scenes.Scene, random.Random]:
-    """The scene of image ``index``: object class cycles, the rest is drawn from its stream."""
+BACKGROUNDS: tuple[str, ...] = ("random", "neutral")
+
+
+def eval_scene(
+    seed: int, index: int, background: str = "random"
+) -> tuple[scenes.Scene, random.Random]:
+    """The scene of image ``index``: object class cycles, the rest is drawn from its stream.
+
+    ``background="neutral"`` paints every background grey, a colour of no class: the
+    object's colour is then the only class colour in the picture. With "random" (the
+    web's own mix) the background, another class colour, covers most of the picture.
+    """
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background={background!r}; expected one of {BACKGROUNDS}")
     rng = random.Random(f"{_STREAM}:{seed}:{index}")
     colour, shape = object_classes()[index % len(object_classes())]
     drawn = scenes.random_scene(rng)
-    background = rng.choice([c for c in scenes.COLOURS if c != colour])
+    drawn_background = rng.choice([c for c in scenes.COLOURS if c != colour])
+    if background == "neutral":
+        drawn_background = scenes.NEUTRAL_BACKGROUND
     count = COUNTS[(index // len(object_classes())) % len(COUNTS)]
     scene = scenes.Scene(
         shape=shape,
@@ -147,15 +161,17 @@ def eval_scene(seed: int, index: int) -> tuple[scenes.Scene, random.Random]:
         count=count,
         size=drawn.size,
         position=drawn.position,
-        background=background,
+        background=drawn_background,
         background_style=drawn.background_style,
         layout_seed=drawn.layout_seed,
     )
     return scene, rng
 
 
-def eval_sample(seed: int, index: int, side: int = DEFAULT_SIDE) -> EvalSample:
-    scene, rng = eval_scene(seed, index)
+def eval_sample(
+    seed: int, index: int, side: int = DEFAULT_SIDE, background: str = "random"
+) -> EvalSample:
+    scene, rng = eval_scene(seed, index, background)
     spec = images.web_spec(rng)
     scale = side / max(spec.width, spec.height)
     width, height = max(1, round(spec.width * scale)), max(1, round(spec.height * scale))
@@ -174,15 +190,24 @@ def eval_sample(seed: int, index: int, side: int = DEFAULT_SIDE) -> EvalSample:
     return EvalSample(f"{seed:04d}{index:07d}", buffer.getvalue(), scene, caption, labels)
 
 
-def iter_samples(n_images: int, seed: int, side: int = DEFAULT_SIDE) -> Iterator[EvalSample]:
+def iter_samples(
+    n_images: int, seed: int, side: int = DEFAULT_SIDE, background: str = "random"
+) -> Iterator[EvalSample]:
     for index in range(n_images):
-        yield eval_sample(seed, index, side)
+        yield eval_sample(seed, index, side, background)
 
 
 def write_evalset(
-    out: str | Path, n_images: int = 1200, seed: int = 0, side: int = DEFAULT_SIDE
+    out: str | Path,
+    n_images: int = 1200,
+    seed: int = 0,
+    side: int = DEFAULT_SIDE,
+    background: str = "random",
 ) -> dict:
-    """Write the set into folder ``out``; returns a summary (images, shard, sha256s)."""
+    """Write the set into folder ``out``; returns a summary (images, shard, sha256s).
+
+    ``background``: "random" (another class colour, as on the web) or "neutral" (grey).
+    """
     if n_images < 1:
         raise ValueError(f"n_images={n_images} must be at least 1")
     folder = Path(out)
@@ -191,7 +216,7 @@ def write_evalset(
     temporary = shard.with_name(shard.name + f".tmp-{os.getpid()}")
     digests = []
     with wds.TarWriter(str(temporary)) as writer:
-        for sample in iter_samples(n_images, seed, side):
+        for sample in iter_samples(n_images, seed, side, background):
             digests.append(hashlib.sha256(sample.jpeg).hexdigest())
             meta = {
                 **sample.labels,
@@ -227,7 +252,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--images", type=int, default=1200, help="number of images")
     parser.add_argument("--seed", type=int, default=0, help="sets of different seeds differ")
     parser.add_argument("--side", type=int, default=DEFAULT_SIDE, help="square image side, px")
+    parser.add_argument(
+        "--background", default="random", choices=BACKGROUNDS,
+        help="random: another class colour, as on the web; neutral: grey, so that the "
+        "object's colour is the only class colour in the picture",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    summary = write_evalset(args.out, args.images, args.seed, args.side)
+    summary = write_evalset(args.out, args.images, args.seed, args.side, args.background)
     print(json.dumps({key: value for key, value in summary.items() if key != "sha256"}))
     return 0

@@ -96,6 +96,12 @@ def different_scene(scene: Scene, rng: random.Random) -> Scene:
     )
 
 
+# A background colour that is no colour class: the labelled set can show objects on it,
+# so that the only class colour in the picture is the object's.
+NEUTRAL_BACKGROUND = "grey"
+_PALETTE = {**COLOURS, NEUTRAL_BACKGROUND: (128, 128, 128)}
+
+
 def render(scene: Scene, width: int, height: int, texture: int) -> Image.Image:
     """Draw the scene as an RGB image; texture 0 is flat, 1 and 2 add grain."""
     rng = random.Random(scene.layout_seed)
@@ -117,7 +123,7 @@ def _jitter(rgb: tuple[int, int, int], rng: random.Random, spread: int) -> tuple
 
 def _background(scene: Scene, width: int, height: int, rng: random.Random) -> np.ndarray:
     """A solid or linear-gradient background as an (H, W, 3) uint8 array."""
-    base = np.array(_jitter(COLOURS[scene.background], rng, 10), dtype=np.float32)
+    base = np.array(_jitter(_PALETTE[scene.background], rng, 10), dtype=np.float32)
     if scene.background_style == "solid":
         return np.broadcast_to(base.astype(np.uint8), (height, width, 3)).copy()
     shade = 0.55 if base.mean() > 128 else 1.6

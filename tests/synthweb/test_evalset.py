@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 
+import pytest
 import webdataset as wds
 from PIL import Image
 
@@ -60,3 +61,29 @@ def test_written_set_reads_back_with_balanced_labels(tmp_path):
     assert classes["object"]["classnames"]["de"][:2] == ["roter Kreis", "rotes Quadrat"]
     assert classes["object"]["classnames"]["es"][3] == "estrella roja"
     assert classes["colour"]["label_field"] == "json.colour"
+
+
+def test_neutral_background_keeps_the_scene_and_paints_it_grey():
+    web_like = list(iter_samples(12, seed=3, side=64))
+    neutral = list(iter_samples(12, seed=3, side=64, background="neutral"))
+    assert {s.scene.background for s in neutral} == {"grey"}
+    assert all(s.scene.background != "grey" for s in web_like)
+    for a, b in zip(web_like, neutral, strict=True):
+        assert (a.key, a.labels, a.scene.shape, a.scene.colour) == (
+            b.key,
+            b.labels,
+            b.scene.shape,
+            b.scene.colour,
+        )
+        assert a.jpeg != b.jpeg
+    corner = Image.open(io.BytesIO(neutral[0].jpeg)).convert("RGB")
+    width, height = corner.size
+    # Somewhere off the shapes and off the black padding, the picture is mid-grey.
+    pixels = [corner.getpixel((x, y)) for x in range(width) for y in range(height)]
+    grey = [p for p in pixels if all(90 <= c <= 170 for c in p) and max(p) - min(p) < 40]
+    assert len(grey) > len(pixels) // 5
+
+
+def test_unknown_background_is_refused():
+    with pytest.raises(ValueError, match="background="):
+        list(iter_samples(1, seed=0, background="blue"))
