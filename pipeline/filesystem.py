@@ -10,7 +10,9 @@ takes them from ``FILES`` itself, which carries the options given to
 ``configure`` wherever the job's DoFns are unpickled.
 
 The module-level helpers are the same operations on ``FILES``, for the
-wiring that reads inputs and writes small files.
+wiring that reads inputs and writes small files. Importing the module makes
+Beam's S3 filesystem share its boto3 clients (``pipeline.s3_clients``), in the
+launcher and in every worker that unpickles ``FILES``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from paircurate.pipeline.s3_clients import share_s3_clients
 from paircurate.transforms.output import storage
 from paircurate.transforms.output.storage import FileInfo
+
+share_s3_clients()
 
 # The options given to ``configure``, which ``FILES`` carries to workers.
 _GIVEN: dict[str, Any] = {}
