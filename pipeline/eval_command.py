@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from paircurate.pipeline.model_arguments import add_model_arguments, model_config
 from paircurate.schemas.config import ClipConfig, ConfigError
 from paircurate.transforms.output.store import EVAL_FOLDER
 
@@ -28,14 +29,10 @@ logger = logging.getLogger(__name__)
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
-    model.add_argument(
-        "--model",
+    add_model_arguments(
+        model,
         required=True,
-        help="open_clip architecture (ViT-B-32, ...), hf-hub:ORG/NAME, or paircurate-ref",
-    )
-    model.add_argument("--pretrained", default="", help="open_clip pretrained tag of --model")
-    model.add_argument(
-        "--checkpoint", default="", help="a local checkpoint for --model (open_clip_train's too)"
+        model_help="open_clip architecture (ViT-B-32, ...), hf-hub:ORG/NAME, or paircurate-ref",
     )
     model.add_argument(
         "--model-config",
@@ -43,7 +40,6 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="an open_clip model config JSON to register first; --model names it by file stem",
     )
-    model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     model.add_argument("--batch-size", type=int, default=64, help="images embedded per batch")
     shot = parser.add_argument_group("zero-shot classification")
     shot.add_argument(
@@ -88,13 +84,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def clip_config(args: argparse.Namespace) -> ClipConfig:
-    return ClipConfig(
-        clip_model=args.model,
-        clip_pretrained=args.pretrained,
-        clip_checkpoint=args.checkpoint,
-        clip_device=args.device,
-        clip_batch_size=args.batch_size,
-    )
+    return model_config(args, clip_batch_size=args.batch_size)
 
 
 def read_classnames(path: str) -> list[str]:

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from paircurate.pipeline import filesystem as fs
+from paircurate.pipeline.model_arguments import add_model_arguments, model_config
 from paircurate.schemas.config import ClipConfig, ConfigError, section_from_options
 from paircurate.transforms.embeddings.index import IndexConfig, SearchIndexError
 from paircurate.transforms.embeddings.provenance import ProvenanceMismatch
@@ -61,12 +62,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
         help="where the results page goes (default: DIR/search/<query>.html)",
     )
     model = parser.add_argument_group("query model (default: the one that made the embeddings)")
-    model.add_argument(
-        "--model", default="", help="open_clip model name, hf-hub id or paircurate-ref"
+    add_model_arguments(
+        model, required=False, model_help="open_clip model name, hf-hub id or paircurate-ref"
     )
-    model.add_argument("--pretrained", default="", help="open_clip pretrained tag of --model")
-    model.add_argument("--checkpoint", default="", help="a local checkpoint for --model")
-    model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
 def index_folder(args: argparse.Namespace) -> str:
@@ -106,12 +104,7 @@ def query_config(args: argparse.Namespace, stats: dict) -> ClipConfig:
             clip_checkpoint=stored.clip_checkpoint,
             clip_device=args.device,
         )
-    return ClipConfig(
-        clip_model=args.model,
-        clip_pretrained=args.pretrained,
-        clip_checkpoint=args.checkpoint,
-        clip_device=args.device,
-    )
+    return model_config(args)
 
 
 def html_path(args: argparse.Namespace, label: str) -> str:
