@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from paircurate.schemas.config import ClipConfig
+from paircurate.schemas.config import CLIP_DEVICES, ClipConfig
 
 
 def add_model_arguments(group: Any, *, required: bool, model_help: str) -> None:
@@ -19,7 +19,7 @@ def add_model_arguments(group: Any, *, required: bool, model_help: str) -> None:
     group.add_argument(
         "--checkpoint", default="", help="a local checkpoint for --model (open_clip_train's too)"
     )
-    group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    group.add_argument("--device", default="auto", choices=CLIP_DEVICES)
 
 
 def model_config(args: argparse.Namespace, **settings: Any) -> ClipConfig:
