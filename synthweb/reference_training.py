@@ -86,21 +86,55 @@ def decode_image(body: bytes) -> Image.Image:
     return ImageOps.exif_transpose(image).convert("RGB")
 
 
+def _batched(
+    encode: Callable[[Sequence[Any]], torch.Tensor], items: Sequence[Any], batch_size: int
+) -> np.ndarray:
+    """encode over items a batch at a time, as float32 rows (no rows: shape (0, 0))."""
+    parts = [
+        encode(items[start : start + batch_size]).float().cpu().numpy()
+        for start in range(0, len(items), batch_size)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
 @torch.no_grad()
+def embed_images(
+    scorer: Scorer, images: Sequence[Image.Image], batch_size: int = 128
+) -> np.ndarray:
+    """Unit image embeddings, as float32 rows."""
+    model, preprocess, _ = scorer
+    device = next(model.parameters()).device
+
+    def encode(batch: Sequence[Image.Image]) -> torch.Tensor:
+        pixels = torch.stack([preprocess(image) for image in batch])
+        return model.encode_image(pixels.to(device), normalize=True)
+
+    return _batched(encode, images, batch_size)
+
+
+@torch.no_grad()
+def embed_texts(scorer: Scorer, captions: Sequence[str], batch_size: int = 128) -> np.ndarray:
+    """Unit text embeddings, as float32 rows."""
+    model, _, tokenizer = scorer
+    device = next(model.parameters()).device
+
+    def encode(batch: Sequence[str]) -> torch.Tensor:
+        return model.encode_text(tokenizer(list(batch)).to(device), normalize=True)
+
+    return _batched(encode, captions, batch_size)
+
+
 def score_pairs(
     scorer: Scorer, images: Sequence[Image.Image], captions: Sequence[str], batch_size: int = 128
 ) -> np.ndarray:
     """Cosine similarity of each image with its own caption, as float32."""
-    model, preprocess, tokenizer = scorer
-    device = next(model.parameters()).device
-    scores = []
-    for start in range(0, len(images), batch_size):
-        pixels = torch.stack([preprocess(image) for image in images[start : start + batch_size]])
-        tokens = tokenizer(list(captions[start : start + batch_size]))
-        image_features = model.encode_image(pixels.to(device), normalize=True)
-        text_features = model.encode_text(tokens.to(device), normalize=True)
-        scores.append((image_features * text_features).sum(dim=-1).float().cpu().numpy())
-    return np.concatenate(scores) if scores else np.zeros(0, dtype=np.float32)
+    if len(images) != len(captions):
+        raise ValueError(f"{len(images)} images but {len(captions)} captions")
+    if not images:
+        return np.zeros(0, dtype=np.float32)
+    image_side = embed_images(scorer, images, batch_size)
+    text_side = embed_texts(scorer, captions, batch_size)
+    return (image_side * text_side).sum(axis=1).astype(np.float32)
 
 
 # --- training ----------------------------------------------------------------------------
@@ -329,28 +363,29 @@ SEPARATION_MIX = dataclasses.replace(WebMix.clean_only(), reframed=0.15)
 SEPARATION_SEED = 11
 
 
-@torch.no_grad()
-def embed_images(
-    scorer: Scorer, images: Sequence[Image.Image], batch_size: int = 128
-) -> np.ndarray:
-    """Unit image embeddings, as float32 rows."""
-    model, preprocess, _ = scorer
-    device = next(model.parameters()).device
-    parts = []
-    for start in range(0, len(images), batch_size):
-        pixels = torch.stack([preprocess(image) for image in images[start : start + batch_size]])
-        parts.append(model.encode_image(pixels.to(device), normalize=True).float().cpu().numpy())
-    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+DESCRIBED = ("shape", "colour", "count", "size", "position", "background", "background_style")
+"""A scene's attributes that labels and captions tell (all but the layout seed: the objects'
+exact placement and tints, and the grain)."""
+DISTINCT_CLASSES = ("same_colours", "one_colour_differs", "both_colours_differ")
+
+
+def description(scene: Any) -> tuple:
+    """What the labels say of a scene: two scenes with one description are one labelled scene."""
+    return tuple(getattr(scene, name) for name in DESCRIBED)
 
 
 def separation(vectors: np.ndarray, scenes: Sequence[Any], scene_ids: Sequence[int]) -> dict:
     """How close copies and distinct scenes come: cosine ranges of labelled pairs of rows.
 
-    Rows with the same ``scene_ids`` are copies of one picture; other pairs are
+    Rows with the same ``scene_ids`` are copies of one picture. Other pairs are
     distinct scenes, classed by the colours they share: ``same_colours`` (object
     and background colour equal; they differ in shape, count, size, position or
-    background style only), ``one_colour_differs`` and ``both_colours_differ``.
-    The ``large_`` figures count only pairs of two scenes of large objects.
+    background style), ``one_colour_differs`` and ``both_colours_differ``.
+    Two scenes drawn with the same description (every attribute in
+    ``DESCRIBED`` equal; only the objects' jitter, tints and grain differ) are
+    counted apart, as ``same_description``: no label tells them apart, so they
+    are not distinct labelled scenes. The ``large_`` figures count only pairs of
+    two scenes of large objects.
     """
     similarity = vectors @ vectors.T
     first, second = np.triu_indices(len(vectors), k=1)
@@ -359,12 +394,14 @@ def separation(vectors: np.ndarray, scenes: Sequence[Any], scene_ids: Sequence[i
     colour = np.array([scene.colour for scene in scenes])
     background = np.array([scene.background for scene in scenes])
     large = np.array([scene.size == "large" for scene in scenes])
+    _, described = np.unique([repr(description(s)) for s in scenes], return_inverse=True)
     copy = ids[first] == ids[second]
+    alike = ~copy & (described[first] == described[second])
+    distinct = ~copy & ~alike
     differ = (colour[first] != colour[second]).astype(int) + (
         background[first] != background[second]
     )
     both_large = large[first] & large[second]
-    classes = {"same_colours": 0, "one_colour_differs": 1, "both_colours_differ": 2}
 
     def top(mask: np.ndarray) -> float | None:
         return round(float(cosine[mask].max()), 4) if mask.any() else None
@@ -377,9 +414,14 @@ def separation(vectors: np.ndarray, scenes: Sequence[Any], scene_ids: Sequence[i
         "copy_min": bottom(copy),
         "copy_median": round(float(np.median(cosine[copy])), 4) if copy.any() else None,
         "large_copy_min": bottom(copy & both_large),
-        "distinct_max": {name: top(~copy & (differ == n)) for name, n in classes.items()},
+        "same_description_pairs": int(alike.sum()),
+        "same_description_max": top(alike),
+        "distinct_max": {
+            name: top(distinct & (differ == n)) for n, name in enumerate(DISTINCT_CLASSES)
+        },
         "large_distinct_max": {
-            name: top(~copy & both_large & (differ == n)) for name, n in classes.items()
+            name: top(distinct & both_large & (differ == n))
+            for n, name in enumerate(DISTINCT_CLASSES)
         },
     }
 
@@ -389,6 +431,10 @@ def measure_separation(
 ) -> dict[str, Any]:
     """``separation`` of the reference scorer's image embeddings on a web with re-framed copies.
 
+    ``threshold`` is midway between the closest two distinct scenes and the
+    farthest re-framed copy when every copy is closer than every two distinct
+    scenes (a semantic dedup threshold that catches every copy and merges no
+    distinct labelled scene on this web), and None when they overlap.
     ``palette_threshold`` is midway between the closest two distinct scenes of
     large objects whose object and background colours both differ and the
     farthest re-framed copy of a large object: the threshold the palette-web
@@ -402,10 +448,24 @@ def measure_separation(
         scenes.append(web.scene(entry.scene))
         scene_ids.append(entry.scene)
     result = separation(embed_images(scorer, images), scenes, scene_ids)
+    closest = max((v for v in result["distinct_max"].values() if v is not None), default=None)
+    threshold = _midway(closest, result["copy_min"], digits=3)
     distinct = result["large_distinct_max"]["both_colours_differ"]
-    copies = result["large_copy_min"]
-    middle = None if distinct is None or copies is None else round((distinct + copies) / 2, 2)
-    return {"pairs": pairs, "seed": seed, **result, "palette_threshold": middle}
+    palette = _midway(distinct, result["large_copy_min"], digits=2)
+    return {
+        "pairs": pairs,
+        "seed": seed,
+        **result,
+        "threshold": threshold,
+        "palette_threshold": palette,
+    }
+
+
+def _midway(distinct: float | None, copies: float | None, digits: int) -> float | None:
+    """The middle of the gap from the closest distinct pair up to the farthest copy, if any."""
+    if distinct is None or copies is None or copies <= distinct:
+        return None
+    return round((distinct + copies) / 2, digits)
 
 
 # --- command line ------------------------------------------------------------------------

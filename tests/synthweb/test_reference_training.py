@@ -14,8 +14,11 @@ from paircurate.synthweb.reference_training import (
     LabelledScores,
     Scorer,
     TrainConfig,
+    _midway,
     best_threshold,
     decode_image,
+    embed_images,
+    embed_texts,
     load_reference_scorer,
     main,
     score_pairs,
@@ -125,27 +128,54 @@ def test_cli_writes_a_checkpoint_that_loads_by_name(tmp_path, capsys) -> None:
 
 
 def test_separation_ranges_copies_and_distinct_scenes_by_shared_colours() -> None:
-    def scene(colour: str, background: str, size: str = "large") -> Scene:
-        return Scene("circle", colour, 1, size, "left", background, "solid", 0)
+    def scene(colour: str, background: str, size: str = "large", shape: str = "circle") -> Scene:
+        return Scene(shape, colour, 1, size, "left", background, "solid", 0)
 
     scenes = [
         scene("red", "blue"),
         scene("red", "blue"),  # a copy of row 0 (same scene id)
-        scene("red", "blue"),  # another scene with the same colours
+        scene("red", "blue", shape="star"),  # another scene with the same colours
         scene("red", "green"),  # one colour differs from rows 0-2
         scene("pink", "white", "small"),  # both differ from everything
+        scene("red", "blue"),  # drawn from row 0's description: no label tells them apart
     ]
-    angles = np.deg2rad([0.0, 10.0, 5.0, 30.0, 70.0])
+    angles = np.deg2rad([0.0, 10.0, 5.0, 30.0, 70.0, 1.0])
     vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    result = separation(vectors, scenes, [0, 0, 2, 3, 4])
-    cosine = {d: round(float(np.cos(np.deg2rad(d))), 4) for d in (5, 10, 20, 40)}
+    result = separation(vectors, scenes, [0, 0, 2, 3, 4, 5])
+    cosine = {d: round(float(np.cos(np.deg2rad(d))), 4) for d in (1, 4, 10, 20, 40)}
     assert result["copy_pairs"] == 1
     assert result["copy_min"] == result["large_copy_min"] == cosine[10]
+    assert result["same_description_pairs"] == 2  # rows 0 and 5, rows 1 and 5
+    assert result["same_description_max"] == cosine[1]
     assert result["distinct_max"] == {
-        "same_colours": cosine[5],  # rows 0 and 2 (row 1 and 2: 5 degrees too)
+        "same_colours": cosine[4],  # rows 2 and 5 (rows 0 and 2: 5 degrees)
         "one_colour_differs": cosine[20],  # rows 1 and 3
         "both_colours_differ": cosine[40],  # rows 3 and 4
     }
     # row 4 shows small objects, so it is left out of the large_ figures
     assert result["large_distinct_max"]["both_colours_differ"] is None
     assert result["large_distinct_max"]["one_colour_differs"] == cosine[20]
+
+
+def test_image_and_text_embeddings_are_unit_rows_that_score_pairs_multiplies(scorer) -> None:
+    web = SyntheticWeb(3, seed=UNSEEN_SEED, mix=WebMix.clean_only())
+    images = [decode_image(web.image_bytes(i)) for i in range(3)]
+    captions = [entry.caption for entry in web]
+    image_side = embed_images(scorer, images, batch_size=2)
+    text_side = embed_texts(scorer, captions, batch_size=2)
+    assert image_side.shape == text_side.shape == (3, 64)
+    np.testing.assert_allclose(np.linalg.norm(image_side, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(
+        score_pairs(scorer, images, captions), (image_side * text_side).sum(axis=1), atol=1e-6
+    )
+    assert embed_images(scorer, []).shape == (0, 0)
+    assert score_pairs(scorer, [], []).shape == (0,)
+    with pytest.raises(ValueError, match="2 images but 3 captions"):
+        score_pairs(scorer, images[:2], captions)
+
+
+def test_a_threshold_is_offered_only_where_every_copy_is_closer_than_distinct_scenes() -> None:
+    assert _midway(0.8, 0.9, digits=2) == 0.85
+    assert _midway(0.9, 0.9, digits=2) is None  # no gap: any cut misses a copy or merges
+    assert _midway(0.95, 0.9, digits=2) is None
+    assert _midway(None, 0.9, digits=2) is None
