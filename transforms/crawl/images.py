@@ -217,7 +217,9 @@ def content_box(
     A model that scores the pair should see the picture, not the black bars.
     The scaled size can differ by a pixel from the one computed from the
     original (JPEG draft decoding), so the box is one pixel inside on each
-    padded side. None where nothing was padded.
+    padded side, unless the picture is too thin to lose two pixels (an extreme
+    aspect ratio): the box always holds at least one pixel each way. None where
+    nothing was padded.
     """
     size = config.image_size
     target = target_size(width or 0, height or 0, config)
@@ -227,7 +229,8 @@ def content_box(
     if (scaled_width, scaled_height) == (size, size):
         return None
     left, top = (size - scaled_width) // 2, (size - scaled_height) // 2
-    inset_x, inset_y = int(scaled_width < size), int(scaled_height < size)
+    inset_x = int(2 < scaled_width < size)
+    inset_y = int(2 < scaled_height < size)
     return (
         left + inset_x,
         top + inset_y,

@@ -407,6 +407,14 @@ def test_content_box_finds_the_picture_inside_the_border() -> None:
     assert content_box(1000, 500, _config(image_size=256, resize_mode="center_crop")) is None
 
 
+def test_content_box_of_a_thin_picture_keeps_a_pixel() -> None:
+    config = _config(image_size=64, resize_mode="border")
+    for width, height in ((1000, 10), (1000, 30), (10, 1000)):
+        left, top, right, bottom = content_box(width, height, config)
+        assert right - left >= 1 and bottom - top >= 1, (width, height)
+    assert content_box(1000, 10, config) == (0, 31, 64, 32)  # scaled to 64 x 1: no inset
+
+
 def test_byte_and_area_rules_have_their_own_reasons() -> None:
     body = image_bytes(40, 30)
     few = process_image(body, _config(min_image_bytes=len(body) + 1))
