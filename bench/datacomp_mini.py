@@ -17,6 +17,7 @@ The last line is JSON: raw_top1, curated_top1, gain (curated minus raw), seeds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -24,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -75,6 +78,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per variant")
     parser.add_argument("--samples-seen", type=int, default=30000, help="per training run")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    parser.add_argument("--warmup", type=int, default=20, help="warmup steps")
     parser.add_argument("--eval-images", type=int, default=1200, help="labelled held-out images")
     parser.add_argument("--task", default="colour", help="zero-shot task of the held-out set")
     parser.add_argument(
@@ -88,6 +93,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--threads", type=int, default=1,
         help="torch threads for training and eval: on a busy machine, more threads than idle "
         "cores make every step wait on the slowest (see docs/eval.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--jobs", type=int, default=2,
+        help="training runs at once (each on --threads torch threads), beside the curation",
     )  # fmt: skip
     parser.add_argument("--workdir", default="", help="keep runs here (default: a temp folder)")
     return parser.parse_args(argv)
@@ -111,7 +120,7 @@ def train(shards: Path, workdir: Path, config: Path, seed: int, args: argparse.N
         "--train-num-samples", str(args.samples_seen), "--epochs", "1",
         "--batch-size", str(args.batch_size), "--workers", "1",
         "--device", args.device, "--precision", "fp32", "--model", MODEL_NAME,
-        "--lr", "2e-3", "--wd", "0.1", "--warmup", "20",
+        "--lr", str(args.lr), "--wd", "0.1", "--warmup", str(args.warmup),
         "--logs", str(workdir), "--name", f"seed{seed}", "--report-to", "",
         "--save-frequency", "1", "--seed", str(seed), "--log-every-n-steps", "50",
     ]  # fmt: skip
@@ -124,6 +133,11 @@ def train(shards: Path, workdir: Path, config: Path, seed: int, args: argparse.N
     if done.returncode != 0:
         raise RuntimeError(f"open_clip_train failed:\n{(done.stdout + done.stderr)[-3000:]}")
     return workdir / f"seed{seed}" / "checkpoints" / "epoch_1.pt"
+
+
+def timed_train(timings: dict[str, list[float]], *args) -> Path:
+    with timed(timings, "train"):
+        return train(*args)
 
 
 def evaluate(checkpoint: Path, config: Path, evalset: Path, args: argparse.Namespace) -> dict:
@@ -139,6 +153,27 @@ def evaluate(checkpoint: Path, config: Path, evalset: Path, args: argparse.Names
     if code != 0:
         raise RuntimeError(f"paircurate eval failed on {checkpoint}")
     return json.loads(out.read_text())
+
+
+@contextlib.contextmanager
+def timed(timings: dict[str, list[float]], part: str) -> Iterator[None]:
+    """Add the wall time of the block to ``timings[part]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings.setdefault(part, []).append(time.perf_counter() - started)
+
+
+def timing_line(timings: dict[str, list[float]], total: float) -> str:
+    """Where the time went: each part's sum, and per run where a part ran several times."""
+    parts = []
+    for part, values in timings.items():
+        text = f"{part} {sum(values):.0f} s"
+        if len(values) > 1:
+            text += f" ({len(values)} runs, median {statistics.median(values):.0f} s)"
+        parts.append(text)
+    return f"time: {'; '.join(parts)}; {total:.0f} s in all"
 
 
 def spread(values: list[float]) -> str:
@@ -159,37 +194,52 @@ def main(argv: list[str] | None = None) -> int:
     write_evalset(
         evalset, args.eval_images, seed=args.seed + 1, side=64, background=args.eval_background
     )
-    web = SyntheticWeb(args.pairs, seed=args.seed, mix=WebMix())
+    # One rendering of the pool, kept in memory: every variant's run downloads the
+    # same bytes from it, so serving the pool is paid once, not once per variant.
+    web = SyntheticWeb(args.pairs, seed=args.seed, mix=WebMix(), cache_size=args.pairs)
+    timings: dict[str, list[float]] = {}
+    with timed(timings, "pool"):
+        served = web.mirror()
     print(
         f"pool: {args.pairs} pairs of synthetic web seed {args.seed} (default noise mix); "
         f"held-out set: {args.eval_images} labelled images of seed {args.seed + 1} on "
         f"{args.eval_background} backgrounds, task {args.task}. The CLIP filters use the "
         f"reference scorer paircurate-ref, a teacher "
         f"trained on clean pairs of web seed {TRAIN_SEED}: a stronger model filtering data "
-        f"for a weaker one, as DataComp's CLIP filter is.",
+        f"for a weaker one, as DataComp's CLIP filter is. The pool is rendered once "
+        f"({served / 1e6:.0f} MB of image bodies in {timings['pool'][0]:.0f} s) and every "
+        f"variant downloads it from that copy.",
         flush=True,
     )
-    rows = []
-    with SyntheticWebServer(web, slow_seconds=8) as server:
-        manifest = write_manifest(web, server.base_url, str(root / "pool.parquet"))
-        for variant in args.variants.split(","):
-            out = root / variant
-            stats = curate(variant, manifest, out)
+    curated: dict[str, int] = {}
+    trainings: dict[tuple[str, int], Future] = {}
+    # Training runs go to --jobs worker processes while the next variant is curated.
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        with SyntheticWebServer(web, slow_seconds=8) as server:
+            manifest = write_manifest(web, server.base_url, str(root / "pool.parquet"))
+            for variant in args.variants.split(","):
+                out = root / variant
+                with timed(timings, "curate"):
+                    curated[variant] = curate(variant, manifest, out)["kept"]
+                print(f"{variant}: {curated[variant]} pairs", flush=True)
+                for seed in range(args.seeds if curated[variant] else 0):
+                    trainings[variant, seed] = pool.submit(
+                        timed_train, timings, out / "shards", out / "train", config, seed, args
+                    )
+        rows = []
+        for variant, kept in curated.items():
             top1, recall5 = [], []
-            for seed in range(args.seeds):
-                if stats["kept"] == 0:
-                    break
-                checkpoint = train(out / "shards", out / "train", config, seed, args)
-                result = evaluate(checkpoint, config, evalset, args)
+            for seed in range(args.seeds if kept else 0):
+                checkpoint = trainings[variant, seed].result()
+                with timed(timings, "eval"):
+                    result = evaluate(checkpoint, config, evalset, args)
                 top1.append(result["zeroshot"]["top1"])
                 found = result["retrieval"]
                 recall5.append(
                     (found["image_retrieval_recall@5"] + found["text_retrieval_recall@5"]) / 2
                 )
-            rows.append(
-                {"variant": variant, "pairs": stats["kept"], "top1": top1, "recall5": recall5}
-            )
-            print(f"{variant}: {stats['kept']} pairs, top-1 {top1}, R@5 {recall5}", flush=True)
+            rows.append({"variant": variant, "pairs": kept, "top1": top1, "recall5": recall5})
+            print(f"{variant}: {kept} pairs, top-1 {top1}, R@5 {recall5}", flush=True)
     print()
     print("| variant | pairs | samples seen | zero-shot top-1 | retrieval R@5 |")
     print("|---|---|---|---|---|")
@@ -208,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nzero-shot top-1 ± sample stdev over {args.seeds} training seed(s); R@5 is the mean "
         f"of both directions; {elapsed:.0f} s in all; runs in {root}"
     )
+    print(timing_line(timings, elapsed))
     summary = {
         "raw_top1": raw,
         "curated_top1": cur,
@@ -216,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         "pairs": args.pairs,
         "samples_seen": args.samples_seen,
         "task": args.task,
+        "seconds": round(elapsed),
     }
     print(json.dumps(summary))
     return 0

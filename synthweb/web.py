@@ -216,6 +216,24 @@ class SyntheticWeb:
         body = self._encoded(index)
         return body[: len(body) // 2] if entry.label == "truncated" else body
 
+    def mirror(self) -> int:
+        """Render every image body once and keep them all; returns the bodies' total size.
+
+        A web built with ``cache_size >= n_pairs`` then serves each later request
+        from memory, byte for byte what it would render again: runs that download
+        the same pool several times (one per filter variant) share one rendering,
+        which is most of what serving costs.
+        """
+        if self._cache_size < self.n_pairs:
+            raise ValueError(
+                f"mirror() needs cache_size >= n_pairs ({self._cache_size} < {self.n_pairs})"
+            )
+        kept = 0
+        for index in range(self.n_pairs):
+            if self.label(index) not in NO_IMAGE_LABELS:
+                kept += len(self.image_bytes(index))
+        return kept
+
     def response(self, path: str) -> WebResponse:
         """What the server sends for a URL path (query string already removed)."""
         match = _PATH_RE.match(path)

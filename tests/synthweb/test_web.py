@@ -221,3 +221,19 @@ def test_reframed_copies_crop_five_to_ten_percent() -> None:
             assert 0.90 * full - 2 <= kept <= 0.95 * full + 1
         image = Image.open(io.BytesIO(web.image_bytes(entry.index)))
         assert image.size == (entry.width, entry.height)
+
+
+def test_mirror_serves_the_same_responses_from_memory() -> None:
+    mirrored = SyntheticWeb(120, seed=3, cache_size=120)
+    fresh = SyntheticWeb(120, seed=3)
+    served = mirrored.mirror()
+    bodies = [
+        len(fresh.image_bytes(i)) for i in range(120) if fresh.label(i) not in NO_IMAGE_LABELS
+    ]
+    assert served == sum(bodies) > 0
+    rendered = mirrored._encoded.cache_info().misses
+    for entry in fresh:
+        assert mirrored.response(entry.path) == fresh.response(entry.path), entry.label
+    assert mirrored._encoded.cache_info().misses == rendered  # nothing rendered again
+    with pytest.raises(ValueError, match="cache_size"):
+        SyntheticWeb(120, seed=3, cache_size=10).mirror()
