@@ -222,6 +222,9 @@ def write_evalset(
                 **sample.labels,
                 "names": {task: class_names(task, "en")[i] for task, i in sample.labels.items()},
                 "scene": sample.scene.__dict__,
+                # The background's colour name, for zero-shot on what covers most of the
+                # picture (--class-field json.background with the colour class names).
+                "background": sample.scene.background,
                 "seed": seed,
             }
             writer.write(

@@ -74,3 +74,27 @@ def test_a_variant_curated_from_the_shared_mirror_equals_a_direct_run(bench, tmp
     assert len(mirrored) == 200
     assert mirrored == direct
     assert {"kept", "language", "near_duplicate", "clip_below_threshold"} <= set(direct.values())
+
+
+def test_background_task_reads_the_colour_name_on_web_backgrounds(bench, tmp_path) -> None:
+    sets = {"random": tmp_path / "r", "neutral": tmp_path / "n"}
+    assert bench.zeroshot_args("background", sets, "neutral") == [
+        "--zeroshot", str(tmp_path / "r"), "--class-field", "json.background",
+        "--classnames", str(tmp_path / "r" / "background-classes.json"),
+    ]  # fmt: skip
+    assert bench.zeroshot_args("colour", sets, "neutral") == [
+        "--zeroshot", str(tmp_path / "n"), "--task", "colour",
+    ]  # fmt: skip
+    assert bench.zeroshot_args("shape", sets, "random")[1] == str(tmp_path / "r")
+
+
+def test_table_has_a_line_per_variant_with_spreads(bench) -> None:
+    args = bench.parse_args(["--samples-seen", "500"])
+    rows = [
+        {"variant": "none", "pairs": 9, "top1": [0.5, 0.7], "colour": [0.1, 0.1], "recall5": [0.2]},
+        {"variant": "all", "pairs": 0, "top1": [], "colour": [], "recall5": []},
+    ]
+    lines = bench.table(rows, args).splitlines()
+    assert lines[0].startswith("| variant | pairs | samples seen | zero-shot top-1 (background)")
+    assert lines[2] == "| none | 9 | 500 | 0.600 ± 0.141 | 0.100 ± 0.000 | 0.200 ± 0.000 |"
+    assert lines[3] == "| all | 0 | 500 | — | — | — |"

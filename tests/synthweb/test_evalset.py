@@ -61,6 +61,11 @@ def test_written_set_reads_back_with_balanced_labels(tmp_path):
     assert classes["object"]["classnames"]["de"][:2] == ["roter Kreis", "rotes Quadrat"]
     assert classes["object"]["classnames"]["es"][3] == "estrella roja"
     assert classes["colour"]["label_field"] == "json.colour"
+    backgrounds = {s["json"]["background"] for s in samples}
+    assert all(s["json"]["background"] == s["json"]["scene"]["background"] for s in samples)
+    assert len(backgrounds) == 10 and all(
+        s["json"]["background"] != s["json"]["names"]["colour"] for s in samples
+    )
 
 
 def test_neutral_background_keeps_the_scene_and_paints_it_grey():
