@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pairs", type=int, default=20000, help="pairs in the pool")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic web (pool)")
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per variant")
-    parser.add_argument("--samples-seen", type=int, default=30000, help="per training run")
+    parser.add_argument("--samples-seen", type=int, default=12000, help="per training run")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     parser.add_argument("--warmup", type=int, default=20, help="warmup steps")
