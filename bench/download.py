@@ -27,6 +27,11 @@ within each of ``--runs`` rounds, medians kept:
   left out.
 
 ``ratio`` = ours / anchor; ``memory_ratio`` = our peak / the anchor's peak.
+``*_cpu_ms_per_image``: CPU time (user + system) of each run's whole process
+tree per image, start-up included (the anchor's in-shard timing leaves its
+start-up out, its CPU cannot be split so). On a machine shared with other
+work, throughput follows each side's share of the cores as much as its own
+cost, and the CPU per image shows the cost alone.
 With ``--context``, two more contenders explain the rest: ``ours_threads``
 (``--image-processes 0``: the image work in the download threads, what each
 worker does on a runner with a worker per core) and ``anchor_one_process``
@@ -308,7 +313,14 @@ def worker(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- the driver
 
 
+def _children_cpu_s() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def measure(kind: str, url_file: str, threads: int) -> dict:
+    """One run in a fresh process; ``cpu_s`` is the CPU of its whole process tree, start-up too."""
+    before = _children_cpu_s()
     done = subprocess.run(
         [sys.executable, __file__, "--worker", kind, "--url-file", url_file,
          "--threads", str(threads)],
@@ -316,7 +328,9 @@ def measure(kind: str, url_file: str, threads: int) -> dict:
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"{kind} run failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    measured["cpu_s"] = round(_children_cpu_s() - before, 2)
+    return measured
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -380,6 +394,9 @@ def report(args: argparse.Namespace, url_file: str, paths: list[Path]) -> None:
     def median_rate(kind: str, seconds: str = "seconds") -> float:
         return statistics.median(m["ok"] / m[seconds] for m in runs[kind])
 
+    def cpu_ms(kind: str) -> float:
+        return round(statistics.median(m["cpu_s"] / m["ok"] * 1000 for m in runs[kind]), 2)
+
     def peak(kind: str) -> float:
         return round(statistics.median(m["peak_mb"] for m in runs[kind]), 1)
 
@@ -392,6 +409,7 @@ def report(args: argparse.Namespace, url_file: str, paths: list[Path]) -> None:
         "ours_peak_mb": peak("ours"), "anchor_peak_mb": peak("anchor"),
         "memory_ratio": round(peak("ours") / peak("anchor"), 3),
         "anchor_whole_call": round(median_rate("anchor"), 1),
+        "ours_cpu_ms_per_image": cpu_ms("ours"), "anchor_cpu_ms_per_image": cpu_ms("anchor"),
         "images": args.images, "threads": args.threads, "cores": usable_cores(),
         "runs": args.runs, "served": served(paths),
     }  # fmt: skip
