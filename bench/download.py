@@ -12,7 +12,8 @@ with its Content-Type and 20-50 ms of latency per request, as a remote image
 host would.
 
 Each measured run is a fresh child process, so that its peak memory is its own
-(summed PSS of its process tree, sampled every 50 ms); the contenders alternate
+(summed PSS of its process tree, sampled every 50 ms from the driver, outside
+the measured process); the contenders alternate
 within each of ``--runs`` rounds, medians kept:
 
 - ours: ``fetch_many`` with a ``Downloader``, writing the images to a tar, as
@@ -27,6 +28,11 @@ within each of ``--runs`` rounds, medians kept:
   left out.
 
 ``ratio`` = ours / anchor; ``memory_ratio`` = our peak / the anchor's peak.
+``*_cpu_ms_per_image``: CPU time (user + system) of each run's whole process
+tree per image, start-up included (the anchor's in-shard timing leaves its
+start-up out, its CPU cannot be split so). On a machine shared with other
+work, throughput follows each side's share of the cores as much as its own
+cost, and the CPU per image shows the cost alone.
 With ``--context``, two more contenders explain the rest: ``ours_threads``
 (``--image-processes 0``: the image work in the download threads, what each
 worker does on a runner with a worker per core) and ``anchor_one_process``
@@ -218,22 +224,28 @@ def _pss_kb(pid: int) -> int:
 
 
 class PeakSampler(threading.Thread):
-    """Samples this process tree's memory every 50 ms: img2dataset works in child processes."""
+    """Samples a process tree's memory every 50 ms: img2dataset works in child processes.
 
-    def __init__(self) -> None:
+    It runs in the driver, not in the measured process: a scan of /proc is
+    Python work that, in our process, would hold the GIL that the download
+    threads wait for, while img2dataset's main process only waits on its
+    children.
+    """
+
+    def __init__(self, root: int) -> None:
         super().__init__(daemon=True)
+        self.root = root
         self.peak_mb = 0.0
         self._done = threading.Event()
 
     def run(self) -> None:
         while not self._done.wait(0.05):
-            self.peak_mb = max(self.peak_mb, _tree_rss_mb(os.getpid()))
+            self.peak_mb = max(self.peak_mb, _tree_rss_mb(self.root))
 
     def stop(self) -> float:
         self._done.set()
         self.join()
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return max(self.peak_mb, own)
+        return self.peak_mb
 
 
 def run_ours(urls: list[str], threads: int, out_dir: str, image_processes: int) -> dict:
@@ -290,8 +302,6 @@ def run_anchor(url_file: str, threads: int, count: int, out_dir: str, processes:
 
 def worker(args: argparse.Namespace) -> None:
     urls = Path(args.url_file).read_text().split()
-    sampler = PeakSampler()
-    sampler.start()
     with tempfile.TemporaryDirectory(prefix="bench-download-") as out_dir:
         cores = usable_cores()
         if args.worker == "ours":
@@ -301,22 +311,36 @@ def worker(args: argparse.Namespace) -> None:
         else:
             processes = 1 if args.worker == "anchor_one_process" else cores
             measured = run_anchor(args.url_file, args.threads, len(urls), out_dir, processes)
-    measured["peak_mb"] = sampler.stop()
+    measured["own_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(measured))
 
 
 # ---------------------------------------------------------------- the driver
 
 
+def _children_cpu_s() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def measure(kind: str, url_file: str, threads: int) -> dict:
-    done = subprocess.run(
+    """One run in a fresh process; ``cpu_s`` is the CPU of its whole process tree, start-up too."""
+    before = _children_cpu_s()
+    child = subprocess.Popen(
         [sys.executable, __file__, "--worker", kind, "--url-file", url_file,
          "--threads", str(threads)],
-        capture_output=True, text=True, check=False,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} run failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    sampler = PeakSampler(child.pid)
+    sampler.start()
+    stdout, stderr = child.communicate()
+    sampled = sampler.stop()
+    if child.returncode != 0:
+        raise RuntimeError(f"{kind} run failed:\n{stderr[-3000:]}")
+    measured = json.loads(stdout.strip().splitlines()[-1])
+    measured["cpu_s"] = round(_children_cpu_s() - before, 2)
+    measured["peak_mb"] = max(sampled, measured.pop("own_peak_mb"))
+    return measured
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -380,6 +404,9 @@ def report(args: argparse.Namespace, url_file: str, paths: list[Path]) -> None:
     def median_rate(kind: str, seconds: str = "seconds") -> float:
         return statistics.median(m["ok"] / m[seconds] for m in runs[kind])
 
+    def cpu_ms(kind: str) -> float:
+        return round(statistics.median(m["cpu_s"] / m["ok"] * 1000 for m in runs[kind]), 2)
+
     def peak(kind: str) -> float:
         return round(statistics.median(m["peak_mb"] for m in runs[kind]), 1)
 
@@ -392,6 +419,7 @@ def report(args: argparse.Namespace, url_file: str, paths: list[Path]) -> None:
         "ours_peak_mb": peak("ours"), "anchor_peak_mb": peak("anchor"),
         "memory_ratio": round(peak("ours") / peak("anchor"), 3),
         "anchor_whole_call": round(median_rate("anchor"), 1),
+        "ours_cpu_ms_per_image": cpu_ms("ours"), "anchor_cpu_ms_per_image": cpu_ms("anchor"),
         "images": args.images, "threads": args.threads, "cores": usable_cores(),
         "runs": args.runs, "served": served(paths),
     }  # fmt: skip

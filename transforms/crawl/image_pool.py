@@ -53,7 +53,13 @@ class _TooSlow(Exception):
 
 
 def _serve(connection: Connection, work: ImageWork) -> None:
-    """A pool process: answer each (body, config) with ``work``'s result until told to stop."""
+    """A pool process: answer each body with ``work``'s result until told to stop.
+
+    A request is a body alone, for the config of the one before, or a (body,
+    config) pair when the config changes: the config is not pickled and
+    unpickled again with every image.
+    """
+    config: ImageConfig | None = None
     while True:
         try:
             request = connection.recv()
@@ -61,8 +67,10 @@ def _serve(connection: Connection, work: ImageWork) -> None:
             return  # the parent went away
         if request is None:
             return
+        if isinstance(request, tuple):
+            request, config = request
         try:
-            answer = (True, work(*request))
+            answer = (True, work(request, config))
         except Exception as error:  # noqa: BLE001 - handed back and raised in the caller
             answer = (False, error)
         connection.send(answer)
@@ -76,9 +84,14 @@ class _Process:
         )
         self.process.start()
         child.close()
+        self.config: ImageConfig | None = None  # the one the process holds
 
     def run(self, body: bytes, config: ImageConfig, timeout: float) -> ImageResult:
-        self.connection.send((body, config))
+        if config is self.config or config == self.config:
+            self.connection.send(body)
+        else:
+            self.connection.send((body, config))
+            self.config = config
         if not self.connection.poll(timeout):
             raise _TooSlow
         ok, answer = self.connection.recv()

@@ -16,6 +16,8 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from paircurate.schemas.config import ImageConfig
@@ -59,7 +61,7 @@ def process_image(body: bytes, config: ImageConfig) -> ImageResult:
         if result.reason is None:
             _apply_rules(result, config, len(body))
         if result.reason is None:
-            image = _decode(image, config, result)
+            image = _decode(image, body, config, result)
             scaled = scale(image, config)
             result.phash = phash_hex(phash(_phash_source(image, scaled)))
             final = frame(scaled, config)
@@ -118,14 +120,40 @@ def _apply_rules(result: ImageResult, config: ImageConfig, size: int) -> None:
         result.detail = f"{width}x{height}: aspect ratio above {config.max_aspect_ratio}"
 
 
-def _decode(image: Image.Image, config: ImageConfig, result: ImageResult) -> Image.Image:
+def _decode(
+    image: Image.Image, body: bytes, config: ImageConfig, result: ImageResult
+) -> Image.Image:
     if image.format == "JPEG" and config.resize_mode != "no":
         target = target_size(result.original_width, result.original_height, config)
         if target is not None:
             image.draft("RGB", target)
-    image.load()
+    decoded = _decode_opencv(image, body)
+    if decoded is None:
+        image.load()
+    else:
+        image = decoded
     ImageOps.exif_transpose(image, in_place=True)  # in place: no copy when upright
     return to_rgb(image)
+
+
+# OpenCV decodes WebP straight to 3 channels, where Pillow's decoder goes through
+# an RGBA canvas built for animations: both use libwebp and give the same pixels
+# in about two thirds of the time (bench/decoders.py compares them; for PNG the
+# two are even, so Pillow keeps it). Only the plain case goes that way: no
+# alpha, one frame, upright.
+_OPENCV_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+
+
+def _decode_opencv(image: Image.Image, body: bytes) -> Image.Image | None:
+    """The pixels of a plain upright WebP, decoded by OpenCV; None for Pillow to decode."""
+    if image.format != "WEBP" or image.mode != "RGB" or getattr(image, "is_animated", False):
+        return None
+    if image.getexif().get(_ORIENTATION_TAG, 1) != 1:  # rare: Pillow decodes and turns it
+        return None
+    pixels = cv2.imdecode(np.frombuffer(body, np.uint8), _OPENCV_FLAGS)
+    if pixels is None or pixels.shape[1::-1] != image.size:
+        return None
+    return Image.frombuffer("RGB", image.size, pixels, "raw", "BGR", 0, 1)
 
 
 # pHash looks at a 32 x 32 reduction; from 128 px up, a box-filtered or resized

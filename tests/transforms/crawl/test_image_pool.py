@@ -41,6 +41,17 @@ def test_results_equal_processing_in_this_process(pool: ImagePool) -> None:
     assert [r.reason for r in pooled] == [None, None, None, "image_decode_error", "image_too_small"]
 
 
+def test_each_image_gets_its_own_config_when_configs_interleave(pool: ImagePool) -> None:
+    # A process keeps the last config it was sent: a change must reach it before its image.
+    small = ImageConfig(image_size=16, resize_mode="center_crop", encode_format="png")
+    configs = [CONFIG, small, small, CONFIG, CONFIG, small] * 2
+    bodies = [BODIES[i % 3] for i in range(len(configs))]
+    with ThreadPoolExecutor(3) as threads:
+        pooled = list(threads.map(pool.process, bodies, configs))
+    assert pooled == [process_image(b, c) for b, c in zip(bodies, configs, strict=True)]
+    assert {r.width for r in pooled} == {16, 32}
+
+
 def test_a_decoder_that_dies_becomes_a_reason_and_the_pool_recovers(pool: ImagePool) -> None:
     crashed = pool.process(CRASH_MARKER + b" twice", CONFIG)
     assert crashed.reason == "image_decode_error"

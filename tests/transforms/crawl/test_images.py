@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from paircurate.schemas.config import ImageConfig
+from paircurate.transforms.crawl import images
 from paircurate.transforms.crawl.images import content_box, process_image
 from paircurate.transforms.dedup.phash import phash, phash_hex
 
@@ -426,3 +427,64 @@ def test_byte_and_area_rules_have_their_own_reasons() -> None:
     large = process_image(body, _config(max_image_area=40 * 30 - 1))
     assert (large.reason, large.detail) == ("image_too_large", "40x30: more than 1199 pixels")
     assert process_image(body, _config(max_image_area=40 * 30)).ok
+
+
+def _encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options"),
+    [
+        ("WEBP", {"quality": 80}),
+        ("WEBP", {"quality": 95, "method": 6}),
+        ("WEBP", {"lossless": True}),
+    ],
+)
+def test_opencv_decodes_plain_webp_to_pillows_pixels(
+    fmt: str, options: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, _ = _picture_png(640, 400)
+    body = _encoded(source, fmt, **options)
+    assert images._decode_opencv(Image.open(io.BytesIO(body)), body) is not None
+    config = _config(image_size=256, resize_mode="border", encode_format="jpg")
+    by_opencv = process_image(body, config)
+    monkeypatch.setattr(images, "_decode_opencv", lambda image, body: None)
+    by_pillow = process_image(body, config)
+    assert by_opencv.ok, by_opencv.detail
+    assert by_opencv.measurements() == by_pillow.measurements()
+    assert by_opencv.encoded == by_pillow.encoded
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        Image.new("RGBA", (60, 40), (255, 0, 0, 128)),  # alpha: composited by Pillow
+        Image.new("RGB", (60, 40), (0, 90, 200)),
+    ],
+)
+def test_opencv_leaves_alpha_and_other_formats_to_pillow(image: Image.Image) -> None:
+    for fmt in ("PNG", "JPEG", "WEBP"):
+        if fmt == "JPEG" and image.mode == "RGBA":
+            continue
+        body = _encoded(image, fmt)
+        taken = images._decode_opencv(Image.open(io.BytesIO(body)), body) is not None
+        assert taken == (fmt == "WEBP" and image.mode == "RGB"), fmt
+
+
+def test_rotated_png_and_webp_are_upright() -> None:
+    stored = Image.new("RGB", (40, 20), BLUE)
+    stored.paste(RED, (0, 0, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    for fmt in ("PNG", "WEBP"):
+        body = _encoded(
+            stored, fmt, exif=exif.tobytes(), **({"lossless": True} if fmt == "WEBP" else {})
+        )
+        result = process_image(body, _config(resize_mode="no"))
+        assert (result.original_width, result.original_height) == (20, 40), fmt
+        image = decoded(result.encoded).convert("RGB")
+        assert _close(image.getpixel((10, 5)), RED), fmt
+        assert _close(image.getpixel((10, 35)), BLUE), fmt
