@@ -19,8 +19,13 @@ def image_bytes(
     width: int, height: int, fmt: str = "PNG", color: tuple[int, ...] = RED, mode: str = "RGB"
 ) -> bytes:
     """A solid image of one colour, encoded in ``fmt``."""
+    return encoded(Image.new(mode, (width, height), color), fmt)
+
+
+def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
+    """``image`` saved in ``fmt`` with Pillow's save ``options``."""
     out = io.BytesIO()
-    Image.new(mode, (width, height), color).save(out, format=fmt)
+    image.save(out, format=fmt, **options)
     return out.getvalue()
 
 

@@ -15,7 +15,7 @@ from paircurate.transforms.crawl import images
 from paircurate.transforms.crawl.images import content_box, process_image
 from paircurate.transforms.dedup.phash import phash, phash_hex
 
-from ..helpers import BLUE, RED, decoded, image_bytes
+from ..helpers import BLUE, RED, decoded, encoded, image_bytes
 
 
 def _config(**overrides: object) -> ImageConfig:
@@ -188,9 +188,7 @@ def _rotated_jpeg() -> bytes:
     stored.paste(RED, (0, 0, 20, 20))
     exif = Image.Exif()
     exif[0x0112] = 6
-    out = io.BytesIO()
-    stored.save(out, format="JPEG", quality=95, exif=exif.tobytes())
-    return out.getvalue()
+    return encoded(stored, "JPEG", quality=95, exif=exif.tobytes())
 
 
 def test_exif_orientation_swaps_sizes_and_output_is_upright() -> None:
@@ -429,12 +427,6 @@ def test_byte_and_area_rules_have_their_own_reasons() -> None:
     assert process_image(body, _config(max_image_area=40 * 30)).ok
 
 
-def _encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format=fmt, **options)
-    return out.getvalue()
-
-
 @pytest.mark.parametrize(
     ("fmt", "options"),
     [
@@ -447,7 +439,7 @@ def test_opencv_decodes_plain_webp_to_pillows_pixels(
     fmt: str, options: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source, _ = _picture_png(640, 400)
-    body = _encoded(source, fmt, **options)
+    body = encoded(source, fmt, **options)
     assert images._decode_opencv(Image.open(io.BytesIO(body)), body) is not None
     config = _config(image_size=256, resize_mode="border", encode_format="jpg")
     by_opencv = process_image(body, config)
@@ -469,7 +461,7 @@ def test_opencv_leaves_alpha_and_other_formats_to_pillow(image: Image.Image) -> 
     for fmt in ("PNG", "JPEG", "WEBP"):
         if fmt == "JPEG" and image.mode == "RGBA":
             continue
-        body = _encoded(image, fmt)
+        body = encoded(image, fmt)
         taken = images._decode_opencv(Image.open(io.BytesIO(body)), body) is not None
         assert taken == (fmt == "WEBP" and image.mode == "RGB"), fmt
 
@@ -480,7 +472,7 @@ def test_rotated_png_and_webp_are_upright() -> None:
     exif = Image.Exif()
     exif[0x0112] = 6
     for fmt in ("PNG", "WEBP"):
-        body = _encoded(
+        body = encoded(
             stored, fmt, exif=exif.tobytes(), **({"lossless": True} if fmt == "WEBP" else {})
         )
         result = process_image(body, _config(resize_mode="no"))
