@@ -1,8 +1,8 @@
 """Pillow against OpenCV decoding the download bench's WebP and PNG images.
 
 transforms/crawl/images.py decodes plain (8-bit RGB, one frame, upright) WebP
-and PNG with OpenCV, and everything else with Pillow. This measures the choice
-on the images bench/download.py serves (generated and cached there): CPU
+with OpenCV, and everything else, PNG included, with Pillow. This measures the
+choice on the images bench/download.py serves (generated and cached there): CPU
 milliseconds per image for each decoder (best of ``--rounds``), and whether the
 two give the same pixels. Both link libwebp and libpng; Pillow's WebP decoder
 builds an RGBA canvas meant for animations before the RGB image.
