@@ -198,8 +198,11 @@ def evaluate(checkpoint: Path, config: Path, evalsets: dict[str, Path], args) ->
     headline = zeroshot_args(args.task, evalsets, args.eval_background)
     retrieval = ["--retrieval", str(evalsets["random"])]
     found = eval_checkpoint(checkpoint, config, headline + retrieval, "headline", args)
-    colour = zeroshot_args("colour", evalsets, args.eval_background)
-    object_colour = eval_checkpoint(checkpoint, config, colour, "colour", args)
+    if args.task == "colour":  # the headline already is the object-colour column
+        object_colour = found
+    else:
+        colour = zeroshot_args("colour", evalsets, args.eval_background)
+        object_colour = eval_checkpoint(checkpoint, config, colour, "colour", args)
     recall = found["retrieval"]
     return {
         "top1": found["zeroshot"]["top1"],
