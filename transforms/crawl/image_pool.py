@@ -14,8 +14,12 @@ through more GIL hand-offs in the busy parent.
 
 The pool is for a worker that has the machine to itself, as the local
 in-process runner does; runners that already start one worker per core need
-none (``--image-processes``). Processes are spawned, never forked: a Beam
-worker runs gRPC threads that a fork would copy in an unknown state.
+none (``--image-processes``). The processes come from a fork server, never
+from a fork of the worker itself: a Beam worker runs gRPC threads that a fork
+would copy in an unknown state. The server is a fresh interpreter that imports
+the image libraries (Pillow, OpenCV, numpy) once, single-threaded, and forks
+each pool process from itself, so the processes share those pages and do not
+each pay the imports again, as spawned ones would.
 
 A decoder that crashes on hostile bytes (a segfault in a codec) kills only its
 process, which works on that one image: the process is replaced, the image is
@@ -42,7 +46,9 @@ from paircurate.transforms.crawl.images import ImageResult, process_image
 log = logging.getLogger(__name__)
 
 ImageWork = Callable[[bytes, ImageConfig], ImageResult]
-_CONTEXT = multiprocessing.get_context("spawn")
+_CONTEXT = multiprocessing.get_context("forkserver")
+# What the fork server imports before it forks: the work's module and its libraries.
+_PRELOAD = ["paircurate.transforms.crawl.images"]
 # A 100-megapixel image (the --max-pixels default) decodes and resizes in a few
 # seconds on one core; a minute means something is wrong with the image.
 IMAGE_TIMEOUT_S = 60.0
@@ -119,6 +125,7 @@ class ImagePool:
     ):
         if processes < 1:
             raise ValueError("an image pool needs at least one process")
+        _CONTEXT.set_forkserver_preload(_PRELOAD + [work.__module__])
         self.work = work  # module-level, so that the child can import it by name
         self.timeout = timeout
         self._lock = threading.Lock()
