@@ -95,6 +95,60 @@ def test_tar_writes_reach_the_stream_in_large_pieces_and_read_back_whole() -> No
         assert [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()] == members
 
 
+def _tarfile_bytes(members: list[tuple[str, bytes]]) -> bytes:
+    """The same members written by tarfile itself, with the writer's fixed metadata."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), FIXED_MTIME, 0o444
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+NAMES = [
+    "a",
+    "000000001.jpg",
+    "0" * 64 + ".json",
+    "x" * 99,
+    "x" * 100,  # the whole name field, no terminating NUL
+    "dir/" * 30 + "long.jpg",  # over 100 bytes: split into prefix and name
+    "café-ünïcödé.txt",
+    "\udcff-undecodable.txt",  # a surrogate-escaped byte, as from os.fsdecode
+]
+SIZES = [0, 1, 511, 512, 513, 10_239, 10_240, 70_001]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_tar_bytes_equal_tarfiles_own(size: int) -> None:
+    members = [(name, bytes([index]) * size) for index, name in enumerate(NAMES)]
+    assert _tar(members) == _tarfile_bytes(members)
+
+
+@pytest.mark.parametrize("count", [0, 1, 19, 20, 21])
+def test_tar_pads_to_whole_records_as_tarfile_does(count: int) -> None:
+    members = [(f"{i:09d}.txt", b"z" * 300) for i in range(count)]
+    written = _tar(members)
+    assert written == _tarfile_bytes(members)
+    assert len(written) % tarfile.RECORDSIZE == 0
+
+
+def test_a_name_tarfile_cannot_store_is_refused() -> None:
+    with pytest.raises(ValueError, match="name is too long"):
+        _tar([("x" * 300, b"")])
+
+
+def test_closing_twice_writes_the_end_once() -> None:
+    out = io.BytesIO()
+    writer = TarWriter(out)
+    writer.add_all(MEMBERS)
+    writer.close()
+    writer.close()
+    assert out.getvalue() == _tarfile_bytes(MEMBERS)
+
+
 def test_tar_is_byte_identical_for_the_same_members() -> None:
     assert _tar(MEMBERS) == _tar(list(MEMBERS))
 
