@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from paircurate.schemas.config import DedupConfig
 from paircurate.transforms.dedup.bits import GOLDEN64, MASK64, equal_runs
 
 SHINGLE_SIZE = 5
@@ -170,8 +171,8 @@ class MinHasher:
     since 2.0; uint32 signatures), ``"affine64"`` or ``"legacy"`` (uint64).
     """
 
-    num_perm: int = 128
-    seed: int = 1
+    num_perm: int = DedupConfig.minhash_perm
+    seed: int = DedupConfig.minhash_seed
     scheme: str = "affine32"
 
     def __post_init__(self) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from paircurate.schemas.config import ConfigError
+from paircurate.schemas.config import LANGID_BACKENDS, ConfigError
 from paircurate.transforms.ingest.language_rules import decide, fold_code, fold_ranking
 
 NOLANG = "nolang"
@@ -44,7 +44,9 @@ _BACKEND_PACKAGES: dict[str, tuple[str, str]] = {
     "py3langid": ("py3langid", "py3langid"),
     "langdetect": ("langdetect", "langdetect"),
 }
-BACKENDS: tuple[str, ...] = tuple(_BACKEND_PACKAGES)
+BACKENDS = LANGID_BACKENDS  # the option's choices, in its order
+if set(_BACKEND_PACKAGES) != set(BACKENDS):
+    raise AssertionError("every --langid-backend choice needs its module and package here")
 
 
 @dataclass(frozen=True)
