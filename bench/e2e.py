@@ -10,7 +10,9 @@ two sizes to check that memory stays flat as input grows (``--repeat`` runs,
 
 Further flags go to the job (e.g. ``--image-processes 0``). Last line: one JSON
 object (bench convention) with ``pairs_per_s``, ``peak_mb`` (the job's process)
-and ``children_peak_mb`` (the sum of the peaks of its image pool's processes).
+and ``children_peak_mb`` (the sum of the peaks of the processes under it: the
+image pool's fork server and the processes it forked, each counting the pages
+they share).
 """
 
 from __future__ import annotations
@@ -41,8 +43,11 @@ def peak_kb(pid):  # VmHWM: the process's own peak resident set
             return int(line.split()[1])
     return 0
 
-children = [int(p) for p in Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
-            .read_text().split()]
+def descendants(pid):  # the image pool's fork server, and the processes it forked
+    found = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return found + [d for child in found for d in descendants(child)]
+
+children = descendants(os.getpid())
 print(json.dumps({"seconds": seconds, "rows_in": stats["rows_in"],
                   "kept": stats["kept"], "stages": stats["stages"],
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

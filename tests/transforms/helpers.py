@@ -168,7 +168,7 @@ def process_or_crash(body: bytes, config):
     and one starting with HANG_MARKER never ends.
 
     Stands in for a codec that segfaults on hostile bytes; module-level so that
-    an image pool's spawned process can import it.
+    an image pool's process (forked from a fresh interpreter) can import it.
     """
     import os
 

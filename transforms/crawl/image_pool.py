@@ -118,7 +118,7 @@ class _Process:
 
 
 class ImagePool:
-    """``work`` (``process_image``) run in ``processes`` spawned processes; thread-safe."""
+    """``work`` (``process_image``) in ``processes`` processes from the fork server; thread-safe."""
 
     def __init__(
         self, processes: int, work: ImageWork = process_image, timeout: float = IMAGE_TIMEOUT_S
