@@ -53,21 +53,26 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from memory import IMPORTABLE
 from minhash import EDIT_KINDS, edit
 from shared_data import cc3m_captions
 
 BOILERPLATE = "Stock photo - image not available"
 
-CHILD = """
-import json, resource, sys, time
+CHILD = (
+    IMPORTABLE
+    + """
+import json, sys, time
+from memory import peak_rss_mb
 from paircurate.pipeline.run import run
 started = time.perf_counter()
 stats = run(sys.argv[1:])
 print(json.dumps({"seconds": time.perf_counter() - started,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_mb": peak_rss_mb(),
                   "reason": {k: v["count"] for k, v in stats["reason"].items()},
                   "kept": stats["kept"]}))
 """
+)
 
 
 def corpus(rows: int, seed: int, repeated: bool = True) -> tuple[list[str], list[tuple[int, int]]]:

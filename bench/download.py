@@ -65,6 +65,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory import peak_rss_mb  # noqa: E402 - bench scripts run as files, not as a package
 from shared_data import DATA  # noqa: E402 - bench scripts run as files, not as a package
 
 from paircurate.transforms.crawl.fetch_many import usable_cores  # noqa: E402
@@ -311,7 +312,7 @@ def worker(args: argparse.Namespace) -> None:
         else:
             processes = 1 if args.worker == "anchor_one_process" else cores
             measured = run_anchor(args.url_file, args.threads, len(urls), out_dir, processes)
-    measured["own_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    measured["own_peak_mb"] = peak_rss_mb()
     measured["live_children_cpu_s"] = _live_children_cpu_s()
     print(json.dumps(measured))
 

@@ -26,8 +26,13 @@ import sys
 import tempfile
 import time
 
-WORKER = r"""
-import json, os, resource, sys, time
+from memory import IMPORTABLE
+
+WORKER = (
+    IMPORTABLE
+    + r"""
+import json, os, sys, time
+from memory import peak_rss_mb
 from pathlib import Path
 from paircurate.pipeline.demo import demo_defaults
 from paircurate.pipeline.run import run
@@ -37,12 +42,6 @@ stats = run([*demo_defaults(), "--input", manifest, "--output", output,
              "--allow-private-networks", *sys.argv[3:]])
 seconds = time.perf_counter() - started
 
-def peak_kb(pid):  # VmHWM: the process's own peak resident set
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
 def descendants(pid):  # the image pool's fork server, and the processes it forked
     found = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     return found + [d for child in found for d in descendants(child)]
@@ -50,9 +49,10 @@ def descendants(pid):  # the image pool's fork server, and the processes it fork
 children = descendants(os.getpid())
 print(json.dumps({"seconds": seconds, "rows_in": stats["rows_in"],
                   "kept": stats["kept"], "stages": stats["stages"],
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "children_peak_mb": sum(peak_kb(pid) for pid in children) / 1024}))
+                  "peak_mb": peak_rss_mb(),
+                  "children_peak_mb": sum(peak_rss_mb(pid) for pid in children)}))
 """
+)
 
 
 def serve(pairs: int, seed: int, manifest: str) -> subprocess.Popen:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import time
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from memory import peak_rss_mb
 
 PARTS = 16
 
@@ -120,7 +120,7 @@ def child(kind: str, folder: str) -> None:
     started = time.perf_counter()
     found = run_beam(folder) if kind == "beam" else run_set(folder)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(json.dumps({"kind": kind, "found": found, "seconds": seconds, "peak_mib": peak}))
 
 

@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from memory import IMPORTABLE
 from PIL import Image
 
 from paircurate.schemas.codes import REASONS
@@ -58,8 +59,11 @@ WORDS = np.array(
 AFTER_DOWNLOAD = {"image_too_small", "image_aspect_ratio", "near_duplicate", "clip_below_threshold"}
 SCORED = {"near_duplicate", "clip_below_threshold"}
 
-CHILD = """
-import json, os, resource, sys, time
+CHILD = (
+    IMPORTABLE
+    + """
+import json, os, sys, time
+from memory import peak_rss_mb
 os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 import pyarrow as pa
 pa.set_cpu_count(1)
@@ -67,10 +71,10 @@ pa.set_io_thread_count(1)
 from paircurate.pipeline.output.write_report import write_report
 started = time.perf_counter()
 path = write_report(sys.argv[1])
-peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": time.perf_counter() - started, "bytes": os.path.getsize(path),
-                  "peak_rss_mb": peak_kb / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
+)
 
 
 def hex_ids(values: np.ndarray) -> pa.Array:

@@ -22,7 +22,7 @@ Contenders, at each size of ``--sizes``:
   longer than the others (``--usearch-max 0`` runs it at every size).
 
 Build seconds and peak memory of each build are measured in a fresh process
-of its own: ``peak_mb`` is the resident high-water mark (ru_maxrss), which
+of its own: ``peak_mb`` is the resident high-water mark (VmHWM), which
 counts the pages of memory-mapped files that faiss's on-disk merge touches
 (page cache the kernel can drop), ``anon_mb`` the peak of anonymous memory
 (heap and arrays), sampled every 20 ms. Query speed is the median over ``--repeats`` rounds, the
@@ -42,7 +42,6 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
-import resource  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -51,6 +50,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from memory import peak_rss_mb  # noqa: E402
 
 DIM = 512
 SHARD_ROWS = 10_000
@@ -93,7 +93,7 @@ def shard_paths(run: Path) -> list[Path]:
 
 def peak_mb() -> float:
     """Peak resident memory, memory-mapped file pages (faiss's on-disk lists) included."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mb()
 
 
 class AnonymousPeak:

@@ -50,11 +50,11 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
-import resource  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from memory import peak_rss_mb, reset_peak  # noqa: E402
 
 from paircurate.transforms.embeddings.semantic import (  # noqa: E402
     cluster_count,
@@ -142,9 +142,10 @@ def quality(dropped: dict[int, int], labels: np.ndarray) -> tuple[float, float]:
 
 
 def _peak(queue, run, args) -> None:
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reset_peak()  # a forked process starts with its parent's high-water mark
+    before = peak_rss_mb()
     run(*args)
-    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    queue.put(peak_rss_mb() - before)
 
 
 def peak_mb(run, *args) -> float:
