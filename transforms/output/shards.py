@@ -78,7 +78,7 @@ class _Coalesced:
             self._pieces, self._held = [], 0
 
 
-def _member_info(name: str, size: int) -> tarfile.TarInfo:
+def member_info(name: str, size: int) -> tarfile.TarInfo:
     """A regular file with the fixed metadata: nothing from the clock or the machine."""
     info = tarfile.TarInfo(name)
     info.size = size
@@ -91,7 +91,7 @@ def _member_info(name: str, size: int) -> tarfile.TarInfo:
 
 def _tarfile_header(name: str, size: int) -> bytes:
     """The member's ustar header as ``tarfile`` writes it (long names go into the prefix)."""
-    info = _member_info(name, size)
+    info = member_info(name, size)
     return info.tobuf(tarfile.USTAR_FORMAT, tarfile.ENCODING, "surrogateescape")
 
 

@@ -16,6 +16,7 @@ from paircurate.transforms.output.shards import (
     TarWriter,
     chunk_count,
     chunk_of,
+    member_info,
     read_members,
     sample_json,
     sample_members,
@@ -100,11 +101,7 @@ def _tarfile_bytes(members: list[tuple[str, bytes]]) -> bytes:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
         for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), FIXED_MTIME, 0o444
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(data))
+            tar.addfile(member_info(name, len(data)), io.BytesIO(data))
     return out.getvalue()
 
 
