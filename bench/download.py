@@ -65,7 +65,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory import peak_rss_mb  # noqa: E402 - bench scripts run as files, not as a package
+from memory import children, descendants, peak_rss_mb  # noqa: E402 - bench scripts run as files, not as a package
 from shared_data import DATA  # noqa: E402 - bench scripts run as files, not as a package
 
 from paircurate.transforms.crawl.fetch_many import usable_cores  # noqa: E402
@@ -196,21 +196,7 @@ def start_host(paths: list[Path]) -> tuple[multiprocessing.Process, int]:
 
 def _tree_rss_mb(root: int) -> float:
     """Memory of ``root`` and all its descendants (summed PSS), from /proc (Linux)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
-        tree.update(children)
-        frontier.extend(children)
-    return sum(_pss_kb(pid) for pid in tree) / 1024
+    return sum(_pss_kb(pid) for pid in [root, *descendants(root)]) / 1024
 
 
 def _pss_kb(pid: int) -> int:
@@ -323,17 +309,14 @@ def _live_children_cpu_s() -> float:
     Such a child (our image pool's fork server) ends after this process and is
     not reaped by it, so the driver's count of its children's CPU misses it.
     """
-    me, total = os.getpid(), 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    total = 0.0
+    for pid in children(os.getpid()):
         try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
             continue
-        if int(fields[1]) == me:  # utime, stime, cutime, cstime
-            total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return total
+        total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- the driver

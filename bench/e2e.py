@@ -32,8 +32,7 @@ WORKER = (
     IMPORTABLE
     + r"""
 import json, os, sys, time
-from memory import peak_rss_mb
-from pathlib import Path
+from memory import descendants, peak_rss_mb
 from paircurate.pipeline.demo import demo_defaults
 from paircurate.pipeline.run import run
 manifest, output = sys.argv[1], sys.argv[2]
@@ -42,11 +41,7 @@ stats = run([*demo_defaults(), "--input", manifest, "--output", output,
              "--allow-private-networks", *sys.argv[3:]])
 seconds = time.perf_counter() - started
 
-def descendants(pid):  # the image pool's fork server, and the processes it forked
-    found = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return found + [d for child in found for d in descendants(child)]
-
-children = descendants(os.getpid())
+children = descendants(os.getpid())  # the image pool's fork server and its processes
 print(json.dumps({"seconds": seconds, "rows_in": stats["rows_in"],
                   "kept": stats["kept"], "stages": stats["stages"],
                   "peak_mb": peak_rss_mb(),

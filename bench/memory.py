@@ -1,4 +1,4 @@
-"""A process's own peak memory, for the benches that report one.
+"""A process's own peak memory, and the processes under it, for the benches that report them.
 
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` is not it in a process that a
 bench starts: Linux carries the high-water mark across ``exec``, so a child
@@ -26,6 +26,27 @@ def peak_rss_mb(pid: int | str = "self") -> float:
 def reset_peak() -> None:
     """Start this process's peak over from its current resident set size."""
     Path("/proc/self/clear_refs").write_text("5")
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started, from any of its threads (a pool started by a
+    worker thread is that thread's child, not the main thread's)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # the thread or the process ended meanwhile
+            continue
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under ``pid``: children, theirs, and so on."""
+    try:
+        below = children(pid)
+    except OSError:
+        return []
+    return below + [deeper for child in below for deeper in descendants(child)]
 
 
 BENCH = Path(__file__).resolve().parent
