@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
+import multiprocessing
 import random
 import re
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,7 +175,8 @@ class SyntheticWeb:
         self._clean_rows = np.flatnonzero(self._labels == 0)
         self._cache_size = cache_size
         self._row = functools.lru_cache(maxsize=4096)(self._build_row)
-        self._encoded = functools.lru_cache(maxsize=cache_size)(self._encode_row)
+        self._rendered = functools.lru_cache(maxsize=cache_size)(self._encode_row)
+        self._mirrored: dict[int, bytes] = {}
 
     def __reduce__(self) -> tuple[type[SyntheticWeb], tuple[int, int, WebMix, int]]:
         """Pickle as its arguments (the caches are rebuilt), e.g. for worker processes."""
@@ -216,23 +220,38 @@ class SyntheticWeb:
         body = self._encoded(index)
         return body[: len(body) // 2] if entry.label == "truncated" else body
 
-    def mirror(self) -> int:
+    def mirror(self, processes: int = 1) -> int:
         """Render every image body once and keep them all; returns the bodies' total size.
 
-        A web built with ``cache_size >= n_pairs`` then serves each later request
-        from memory, byte for byte what it would render again: runs that download
-        the same pool several times (one per filter variant) share one rendering,
-        which is most of what serving costs.
+        Every later request is then served from memory, byte for byte what it would
+        render again: runs that download the same pool several times (one per filter
+        variant) share one rendering, which is most of what serving costs. With
+        ``processes`` > 1 the bodies are rendered in that many processes.
         """
-        if self._cache_size < self.n_pairs:
-            raise ValueError(
-                f"mirror() needs cache_size >= n_pairs ({self._cache_size} < {self.n_pairs})"
-            )
-        kept = 0
-        for index in range(self.n_pairs):
-            if self.label(index) not in NO_IMAGE_LABELS:
-                kept += len(self.image_bytes(index))
-        return kept
+        owners = [
+            index
+            for index in range(self.n_pairs)
+            if self.label(index) not in (*NO_IMAGE_LABELS, "duplicate_url", "duplicate_bytes")
+        ]
+        if processes > 1:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(processes, mp_context=context) as pool:
+                batches = [owners[start : start + 256] for start in range(0, len(owners), 256)]
+                rendered = pool.map(_render_bodies, [self] * len(batches), batches)
+                bodies = itertools.chain.from_iterable(rendered)
+                self._mirrored.update(zip(owners, bodies, strict=True))
+        else:
+            self._mirrored.update((index, self._encode_row(index)) for index in owners)
+        return sum(
+            len(self.image_bytes(index))
+            for index in range(self.n_pairs)
+            if self.label(index) not in NO_IMAGE_LABELS
+        )
+
+    def _encoded(self, index: int) -> bytes:
+        """The full encoded bytes of a row that draws its own image: mirrored or rendered."""
+        body = self._mirrored.get(index)
+        return body if body is not None else self._rendered(index)
 
     def response(self, path: str) -> WebResponse:
         """What the server sends for a URL path (query string already removed)."""
@@ -328,6 +347,11 @@ class SyntheticWeb:
         if row.edit is not None:
             return images.render_near_duplicate(scene, row.spec, row.edit)
         return images.encode(images.render_image(scene, row.spec), row.spec)
+
+
+def _render_bodies(web: SyntheticWeb, indexes: list[int]) -> list[bytes]:
+    """The encoded bodies of rows that draw their own image, in a worker process."""
+    return [web._encode_row(index) for index in indexes]
 
 
 def _spec_for(label: str, rng: random.Random) -> images.ImageSpec | None:

@@ -59,10 +59,10 @@ def test_a_variant_curated_from_the_shared_mirror_equals_a_direct_run(bench, tmp
     near-duplicate keeper is chosen by uid.
     """
     ledgers, port, manifest = [], 0, str(tmp_path / "pool.parquet")
-    for name, cache_size in (("mirror", 200), ("direct", 256)):
-        web = SyntheticWeb(200, seed=5, mix=WebMix(), cache_size=cache_size)
+    for name in ("mirror", "direct"):
+        web = SyntheticWeb(200, seed=5, mix=WebMix())
         if name == "mirror":
-            assert web.mirror() > 0
+            assert web.mirror(processes=2) > 0
         with SyntheticWebServer(web, port=port, slow_seconds=8) as server:
             if name == "mirror":
                 write_manifest(web, server.base_url, manifest)
