@@ -50,12 +50,20 @@ TINY_CLIP = {
     "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
     "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
-TRAIN_SCRIPT = (
-    "import sys, open_clip\n"
-    "open_clip.add_model_config(sys.argv[1])\n"
-    "from open_clip_train.main import main\n"
-    "main(sys.argv[2:])\n"
-)
+# One process trains every seed of a variant, one after the other: importing torch
+# and open_clip is paid once per variant, not once per seed. Each run's log handlers
+# go before the next, so that each out.log holds its own run.
+TRAIN_SCRIPT = """\
+import json, logging, sys, open_clip
+open_clip.add_model_config(sys.argv[1])
+from open_clip_train.main import main
+for argv in json.loads(sys.argv[2]):
+    for handler in logging.root.handlers[:]:
+        logging.root.removeHandler(handler)
+        handler.close()
+    if main(argv) == -1:
+        sys.exit(f"open_clip_train refused {argv}")
+"""
 # Caption rules off, so that "none" keeps every downloadable pair.
 NO_CAPTION_RULES = [
     "--min-caption-chars", "0", "--max-caption-chars", "0", "--min-caption-words", "0",
@@ -109,7 +117,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--jobs", type=int, default=2,
-        help="training runs at once (each on --threads torch threads), beside the curation",
+        help="variants trained at once (each on --threads torch threads, its seeds one after "
+        "the other in one process), beside the curation",
     )  # fmt: skip
     parser.add_argument("--workdir", default="", help="keep runs here (default: a temp folder)")
     return parser.parse_args(argv)
@@ -124,31 +133,37 @@ def curate(variant: str, manifest: str, out: Path) -> dict:
     return run(argv)
 
 
-def train(shards: Path, workdir: Path, config: Path, seed: int, args: argparse.Namespace) -> Path:
+def train(
+    shards: Path, workdir: Path, config: Path, seeds: range, args: argparse.Namespace
+) -> list[Path]:
+    """Train the tiny CLIP on ``shards`` once per seed, in one process; the checkpoints."""
     names = sorted(json.loads((shards / "sizes.json").read_text()))
     first, last = names[0].removesuffix(".tar"), names[-1].removesuffix(".tar")
-    argv = [
-        "--train-data", str(shards / f"{{{first}..{last}}}.tar"),
-        "--dataset-type", "webdataset", "--dataset-resampled",
-        "--train-num-samples", str(args.samples_seen), "--epochs", "1",
-        "--batch-size", str(args.batch_size), "--workers", "1",
-        "--device", args.device, "--precision", "fp32", "--model", MODEL_NAME,
-        "--lr", str(args.lr), "--wd", "0.1", "--warmup", str(args.warmup),
-        "--logs", str(workdir), "--name", f"seed{seed}", "--report-to", "",
-        "--save-frequency", "1", "--seed", str(seed), "--log-every-n-steps", "50",
+    runs = [
+        [
+            "--train-data", str(shards / f"{{{first}..{last}}}.tar"),
+            "--dataset-type", "webdataset", "--dataset-resampled",
+            "--train-num-samples", str(args.samples_seen), "--epochs", "1",
+            "--batch-size", str(args.batch_size), "--workers", "1",
+            "--device", args.device, "--precision", "fp32", "--model", MODEL_NAME,
+            "--lr", str(args.lr), "--wd", "0.1", "--warmup", str(args.warmup),
+            "--logs", str(workdir), "--name", f"seed{seed}", "--report-to", "",
+            "--save-frequency", "1", "--seed", str(seed), "--log-every-n-steps", "50",
+        ]
+        for seed in seeds
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
     workdir.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        [sys.executable, "-c", TRAIN_SCRIPT, str(config), *argv],
+        [sys.executable, "-c", TRAIN_SCRIPT, str(config), json.dumps(runs)],
         cwd=workdir, env=env, capture_output=True, text=True,
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"open_clip_train failed:\n{(done.stdout + done.stderr)[-3000:]}")
-    return workdir / f"seed{seed}" / "checkpoints" / "epoch_1.pt"
+    return [workdir / f"seed{seed}" / "checkpoints" / "epoch_1.pt" for seed in seeds]
 
 
-def timed_train(timings: dict[str, list[float]], *args) -> Path:
+def timed_train(timings: dict[str, list[float]], *args) -> list[Path]:
     with timed(timings, "train"):
         return train(*args)
 
@@ -247,9 +262,15 @@ def table(rows: list[dict], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def mean_and_sd(values: list[float] | None) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (0 for one value; None, None for none)."""
+    if not values:
+        return None, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def spread(values: list[float]) -> str:
-    mean = statistics.fmean(values)
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    mean, sd = mean_and_sd(values)
     return f"{mean:.3f} ± {sd:.3f}"
 
 
@@ -264,10 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     evalsets = write_evalsets(root, args)
     # One rendering of the pool, kept in memory: every variant's run downloads the
     # same bytes from it, so serving the pool is paid once, not once per variant.
-    web = SyntheticWeb(args.pairs, seed=args.seed, mix=WebMix(), cache_size=args.pairs)
+    web = SyntheticWeb(args.pairs, seed=args.seed, mix=WebMix())
     timings: dict[str, list[float]] = {}
     with timed(timings, "pool"):
-        served = web.mirror()
+        served = web.mirror(processes=os.cpu_count() or 1)
     print(
         f"pool: {args.pairs} pairs of synthetic web seed {args.seed} (default noise mix); "
         f"held-out sets: {args.eval_images} labelled images of seed {args.seed + 1} on the "
@@ -280,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     curated: dict[str, int] = {}
-    trainings: dict[tuple[str, int], Future] = {}
-    # Training runs go to --jobs worker processes while the next variant is curated.
+    trainings: dict[str, Future] = {}
+    # Each variant trains in a process of its own, --jobs at once, while the next is curated.
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         with SyntheticWebServer(web, slow_seconds=8) as server:
             manifest = write_manifest(web, server.base_url, str(root / "pool.parquet"))
@@ -290,15 +311,15 @@ def main(argv: list[str] | None = None) -> int:
                 with timed(timings, "curate"):
                     curated[variant] = curate(variant, manifest, out)["kept"]
                 print(f"{variant}: {curated[variant]} pairs", flush=True)
-                for seed in range(args.seeds if curated[variant] else 0):
-                    trainings[variant, seed] = pool.submit(
-                        timed_train, timings, out / "shards", out / "train", config, seed, args
+                if curated[variant]:
+                    seeds = range(args.seeds)
+                    trainings[variant] = pool.submit(
+                        timed_train, timings, out / "shards", out / "train", config, seeds, args
                     )
         rows = []
         for variant, kept in curated.items():
             row = {"variant": variant, "pairs": kept, "top1": [], "colour": [], "recall5": []}
-            for seed in range(args.seeds if kept else 0):
-                checkpoint = trainings[variant, seed].result()
+            for checkpoint in trainings[variant].result() if kept else []:
                 with timed(timings, "eval"):
                     result = evaluate(checkpoint, config, evalsets, args)
                 for key in ("top1", "colour", "recall5"):
@@ -307,11 +328,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{variant}: {json.dumps(row)}", flush=True)
     print()
     print(table(rows, args))
-    by_name = {row["variant"]: row for row in rows}
-    raw = statistics.fmean(by_name[RAW]["top1"]) if by_name.get(RAW, {}).get("top1") else None
-    cur = (
-        statistics.fmean(by_name[CURATED]["top1"]) if by_name.get(CURATED, {}).get("top1") else None
-    )
+    by_name = {row["variant"]: row["top1"] for row in rows}
+    raw, raw_sd = mean_and_sd(by_name.get(RAW))
+    cur, cur_sd = mean_and_sd(by_name.get(CURATED))
     gain = None if raw is None or cur is None else cur - raw
     elapsed = time.perf_counter() - started
     print(
@@ -324,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         "raw_top1": raw,
         "curated_top1": cur,
         "gain": gain,
+        "raw_sd": raw_sd,
+        "curated_sd": cur_sd,
         "seeds": args.seeds,
         "pairs": args.pairs,
         "samples_seen": args.samples_seen,
