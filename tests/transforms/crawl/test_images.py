@@ -7,6 +7,8 @@ import io
 import struct
 import zlib
 
+import cv2
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -428,42 +430,71 @@ def test_byte_and_area_rules_have_their_own_reasons() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fmt", "options"),
+    ("fmt", "mode", "options"),
     [
-        ("WEBP", {"quality": 80}),
-        ("WEBP", {"quality": 95, "method": 6}),
-        ("WEBP", {"lossless": True}),
+        ("WEBP", "RGB", {"quality": 80}),
+        ("WEBP", "RGB", {"quality": 95, "method": 6}),
+        ("WEBP", "RGB", {"lossless": True}),
+        ("PNG", "RGB", {"compress_level": 6}),
+        ("PNG", "RGB", {"compress_level": 0}),
+        ("PNG", "RGBA", {"compress_level": 9}),
     ],
 )
-def test_opencv_decodes_plain_webp_to_pillows_pixels(
-    fmt: str, options: dict, monkeypatch: pytest.MonkeyPatch
+def test_plain_webp_and_png_decode_to_pillows_pixels(
+    fmt: str, mode: str, options: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source, _ = _picture_png(640, 400)
+    if mode == "RGBA":  # a gradient of transparency, composited on white either way
+        source.putalpha(Image.linear_gradient("L").resize(source.size))
     body = encoded(source, fmt, **options)
-    assert images._decode_opencv(Image.open(io.BytesIO(body)), body) is not None
+    assert images._decode_plain(Image.open(io.BytesIO(body)), body) is not None
     config = _config(image_size=256, resize_mode="border", encode_format="jpg")
-    by_opencv = process_image(body, config)
-    monkeypatch.setattr(images, "_decode_opencv", lambda image, body: None)
+    by_lean_decoder = process_image(body, config)
+    monkeypatch.setattr(images, "_decode_plain", lambda image, body: None)
     by_pillow = process_image(body, config)
-    assert by_opencv.ok, by_opencv.detail
-    assert by_opencv.measurements() == by_pillow.measurements()
-    assert by_opencv.encoded == by_pillow.encoded
+    assert by_lean_decoder.ok, by_lean_decoder.detail
+    assert by_lean_decoder.measurements() == by_pillow.measurements()
+    assert by_lean_decoder.encoded == by_pillow.encoded
+
+
+def _png16(size: tuple[int, int]) -> bytes:
+    pixels = np.full((size[1], size[0], 3), 40000, np.uint16)
+    return cv2.imencode(".png", pixels)[1].tobytes()
 
 
 @pytest.mark.parametrize(
-    "image",
+    ("body", "taken"),
     [
-        Image.new("RGBA", (60, 40), (255, 0, 0, 128)),  # alpha: composited by Pillow
-        Image.new("RGB", (60, 40), (0, 90, 200)),
+        (encoded(Image.new("RGB", (60, 40), (0, 90, 200)), "WEBP"), True),
+        (encoded(Image.new("RGBA", (60, 40), (255, 0, 0, 128)), "WEBP"), False),  # alpha
+        (encoded(Image.new("RGB", (60, 40), (0, 90, 200)), "PNG"), True),
+        (encoded(Image.new("RGBA", (60, 40), (255, 0, 0, 128)), "PNG"), True),
+        (encoded(Image.new("RGB", (60, 40), (0, 90, 200)).quantize(8), "PNG"), False),  # palette
+        (encoded(Image.new("L", (60, 40), 90), "PNG"), False),  # grey
+        (_png16((60, 40)), False),  # 16 bits per sample
+        (encoded(Image.new("RGB", (60, 40), (0, 90, 200)), "JPEG"), False),
     ],
 )
-def test_opencv_leaves_alpha_and_other_formats_to_pillow(image: Image.Image) -> None:
-    for fmt in ("PNG", "JPEG", "WEBP"):
-        if fmt == "JPEG" and image.mode == "RGBA":
-            continue
-        body = encoded(image, fmt)
-        taken = images._decode_opencv(Image.open(io.BytesIO(body)), body) is not None
-        assert taken == (fmt == "WEBP" and image.mode == "RGB"), fmt
+def test_lean_decoders_take_only_plain_webp_and_png(body: bytes, taken: bool) -> None:
+    assert (images._decode_plain(Image.open(io.BytesIO(body)), body) is not None) == taken
+
+
+@pytest.mark.parametrize("orientation", [1, 3])
+def test_png_with_exif_gives_pillows_result(orientation: int, monkeypatch) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    body = encoded(_picture_png(300, 200)[0], "PNG", exif=exif.tobytes())
+    config = _config(image_size=128, resize_mode="border", encode_format="jpg")
+    result = process_image(body, config)
+    monkeypatch.setattr(images, "_decode_plain", lambda image, body: None)
+    assert result.ok, result.detail
+    assert result.encoded == process_image(body, config).encoded
+
+
+def test_a_truncated_png_keeps_pillows_reason() -> None:
+    body = encoded(_picture_png(300, 200)[0], "PNG")
+    result = process_image(body[: len(body) // 2], _config())
+    assert result.reason == "image_truncated", result.detail
 
 
 def test_rotated_png_and_webp_are_upright() -> None:
