@@ -17,7 +17,8 @@ barely learns (docs/eval.md).
     python bench/datacomp_mini.py                      # defaults: 20,000 pairs, 3 seeds
     python bench/datacomp_mini.py --pairs 2000 --seeds 1 --samples-seen 8000
 
-The last line is JSON: raw_top1, curated_top1, gain (curated minus raw), seeds.
+The last line is JSON: raw_top1, curated_top1, gain (curated minus raw), raw_sd and
+curated_sd (their seeds' standard deviations), seeds.
 """
 
 from __future__ import annotations
