@@ -41,6 +41,8 @@ LABELS: tuple[str, ...] = (
 # "reframed" comes last and is off in the default mix, so that adding it changed no seed's web.
 DUPLICATE_LABELS = frozenset({"duplicate_url", "duplicate_bytes", "near_duplicate", "reframed"})
 NO_IMAGE_LABELS = frozenset({"http_404", "http_500", "html"})
+# Rows that serve their original's very bytes: they draw no image of their own.
+SAME_BYTES_LABELS = frozenset({"duplicate_url", "duplicate_bytes"})
 _PATH_RE = re.compile(r"^/img/(\d+)\.(jpg|png|webp)$")
 # Purposes that give each row several independent random streams.
 _SCENE, _CAPTION, _IMAGE, _EDIT, _ORIGINAL = range(1, 6)
@@ -215,7 +217,7 @@ class SyntheticWeb:
         entry = self.entry(index)
         if entry.label in NO_IMAGE_LABELS:
             raise ValueError(f"row {index} is labelled {entry.label!r} and serves no image")
-        if entry.label in ("duplicate_url", "duplicate_bytes"):
+        if entry.label in SAME_BYTES_LABELS:
             return self._encoded(entry.duplicate_of)
         body = self._encoded(index)
         return body[: len(body) // 2] if entry.label == "truncated" else body
@@ -231,7 +233,7 @@ class SyntheticWeb:
         owners = [
             index
             for index in range(self.n_pairs)
-            if self.label(index) not in (*NO_IMAGE_LABELS, "duplicate_url", "duplicate_bytes")
+            if self.label(index) not in NO_IMAGE_LABELS | SAME_BYTES_LABELS
         ]
         if processes > 1:
             context = multiprocessing.get_context("spawn")
