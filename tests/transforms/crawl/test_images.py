@@ -491,6 +491,19 @@ def test_png_with_exif_gives_pillows_result(orientation: int, monkeypatch) -> No
     assert result.encoded == process_image(body, config).encoded
 
 
+def test_a_png_gamma_chunk_changes_no_pixel() -> None:
+    """Pillow ignores gAMA; so must the lean decoder, or one image would get two looks."""
+    source, _ = _picture_png(120, 80)
+    body = encoded(source, "PNG")
+    end_of_ihdr = 8 + 8 + 13 + 4
+    gamma = b"gAMA" + struct.pack(">I", 45455)  # 1 / 2.2
+    chunk = struct.pack(">I", 4) + gamma + struct.pack(">I", zlib.crc32(gamma))
+    with_gamma = body[:end_of_ihdr] + chunk + body[end_of_ihdr:]
+    lean = images._decode_plain(Image.open(io.BytesIO(with_gamma)), with_gamma)
+    assert lean is not None
+    assert lean.tobytes() == Image.open(io.BytesIO(body)).convert("RGB").tobytes()
+
+
 def test_a_truncated_png_keeps_pillows_reason() -> None:
     body = encoded(_picture_png(300, 200)[0], "PNG")
     result = process_image(body[: len(body) // 2], _config())
