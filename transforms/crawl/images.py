@@ -58,11 +58,11 @@ class ImageResult:
 def process_image(body: bytes, config: ImageConfig) -> ImageResult:
     result = ImageResult(sha256=hashlib.sha256(body).hexdigest())
     try:
-        image = _open_checked(body, config, result)
+        image, orientation = _open_checked(body, config, result)
         if result.reason is None:
             _apply_rules(result, config, len(body))
         if result.reason is None:
-            image = _decode(image, body, config, result)
+            image = _decode(image, body, config, result, orientation)
             scaled = scale(image, config)
             result.phash = phash_hex(phash(_phash_source(image, scaled)))
             final = frame(scaled, config)
@@ -85,7 +85,8 @@ def process_image(body: bytes, config: ImageConfig) -> ImageResult:
     return result
 
 
-def _open_checked(body: bytes, config: ImageConfig, result: ImageResult) -> Image.Image:
+def _open_checked(body: bytes, config: ImageConfig, result: ImageResult) -> tuple[Image.Image, int]:
+    """The opened image and its EXIF orientation; sizes (upright) and format go in ``result``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image = Image.open(io.BytesIO(body))
@@ -98,7 +99,7 @@ def _open_checked(body: bytes, config: ImageConfig, result: ImageResult) -> Imag
         width, height = height, width
     result.original_width, result.original_height = width, height
     result.original_format = image.format
-    return image
+    return image, orientation
 
 
 # Where a PNG may keep EXIF: an eXIf chunk, or ImageMagick's text chunk. Either may
@@ -134,13 +135,13 @@ def _apply_rules(result: ImageResult, config: ImageConfig, size: int) -> None:
 
 
 def _decode(
-    image: Image.Image, body: bytes, config: ImageConfig, result: ImageResult
+    image: Image.Image, body: bytes, config: ImageConfig, result: ImageResult, orientation: int
 ) -> Image.Image:
     if image.format == "JPEG" and config.resize_mode != "no":
         target = target_size(result.original_width, result.original_height, config)
         if target is not None:
             image.draft("RGB", target)
-    decoded = _decode_plain(image, body)
+    decoded = _decode_plain(image, body, orientation)
     if decoded is None:
         image.load()
     else:
@@ -160,11 +161,11 @@ def _decode(
 _OPENCV_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 
 
-def _decode_plain(image: Image.Image, body: bytes) -> Image.Image | None:
+def _decode_plain(image: Image.Image, body: bytes, orientation: int) -> Image.Image | None:
     """A plain upright WebP or PNG, decoded without Pillow; None for Pillow to decode."""
     if image.format not in ("WEBP", "PNG") or getattr(image, "is_animated", False):
         return None
-    if _orientation(image, body) != 1:  # rare: Pillow decodes and turns it
+    if orientation != 1:  # rare: Pillow decodes and turns it
         return None
     if image.format == "WEBP":
         return _decode_opencv(image, body) if image.mode == "RGB" else None

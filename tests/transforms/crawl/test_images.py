@@ -429,6 +429,12 @@ def test_byte_and_area_rules_have_their_own_reasons() -> None:
     assert process_image(body, _config(max_image_area=40 * 30)).ok
 
 
+def _lean_decode(body: bytes) -> Image.Image | None:
+    """What the lean decoders make of a body, as process_image asks them."""
+    image = Image.open(io.BytesIO(body))
+    return images._decode_plain(image, body, images._orientation(image, body))
+
+
 @pytest.mark.parametrize(
     ("fmt", "mode", "options"),
     [
@@ -447,10 +453,10 @@ def test_plain_webp_and_png_decode_to_pillows_pixels(
     if mode == "RGBA":  # a gradient of transparency, composited on white either way
         source.putalpha(Image.linear_gradient("L").resize(source.size))
     body = encoded(source, fmt, **options)
-    assert images._decode_plain(Image.open(io.BytesIO(body)), body) is not None
+    assert _lean_decode(body) is not None
     config = _config(image_size=256, resize_mode="border", encode_format="jpg")
     by_lean_decoder = process_image(body, config)
-    monkeypatch.setattr(images, "_decode_plain", lambda image, body: None)
+    monkeypatch.setattr(images, "_decode_plain", lambda image, body, orientation: None)
     by_pillow = process_image(body, config)
     assert by_lean_decoder.ok, by_lean_decoder.detail
     assert by_lean_decoder.measurements() == by_pillow.measurements()
@@ -476,7 +482,7 @@ def _png16(size: tuple[int, int]) -> bytes:
     ],
 )
 def test_lean_decoders_take_only_plain_webp_and_png(body: bytes, taken: bool) -> None:
-    assert (images._decode_plain(Image.open(io.BytesIO(body)), body) is not None) == taken
+    assert (_lean_decode(body) is not None) == taken
 
 
 @pytest.mark.parametrize("orientation", [1, 3])
@@ -486,7 +492,7 @@ def test_png_with_exif_gives_pillows_result(orientation: int, monkeypatch) -> No
     body = encoded(_picture_png(300, 200)[0], "PNG", exif=exif.tobytes())
     config = _config(image_size=128, resize_mode="border", encode_format="jpg")
     result = process_image(body, config)
-    monkeypatch.setattr(images, "_decode_plain", lambda image, body: None)
+    monkeypatch.setattr(images, "_decode_plain", lambda image, body, orientation: None)
     assert result.ok, result.detail
     assert result.encoded == process_image(body, config).encoded
 
@@ -499,7 +505,7 @@ def test_a_png_gamma_chunk_changes_no_pixel() -> None:
     gamma = b"gAMA" + struct.pack(">I", 45455)  # 1 / 2.2
     chunk = struct.pack(">I", 4) + gamma + struct.pack(">I", zlib.crc32(gamma))
     with_gamma = body[:end_of_ihdr] + chunk + body[end_of_ihdr:]
-    lean = images._decode_plain(Image.open(io.BytesIO(with_gamma)), with_gamma)
+    lean = _lean_decode(with_gamma)
     assert lean is not None
     assert lean.tobytes() == Image.open(io.BytesIO(body)).convert("RGB").tobytes()
 
