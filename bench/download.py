@@ -265,11 +265,11 @@ def run_ours(urls: list[str], threads: int, out_dir: str, image_processes: int) 
                 tar.add(f"{result.uid}.jpg", result.image)
                 tar.add(f"{result.uid}.json", json.dumps(result.measurements).encode())
         tar.close()
+    worked = time.perf_counter() - working  # to the last image written, as a shard's end
     downloader.close()
     if pool is not None:
         pool.close()
-    ended = time.perf_counter()
-    return {"seconds": ended - started, "ok": ok, "work_seconds": ended - working}
+    return {"seconds": time.perf_counter() - started, "ok": ok, "work_seconds": worked}
 
 
 def run_anchor(url_file: str, threads: int, count: int, out_dir: str, processes: int) -> dict:
