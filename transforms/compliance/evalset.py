@@ -23,12 +23,10 @@ from dataclasses import dataclass
 import pyarrow.parquet as pq
 from PIL import Image, ImageOps
 
-from paircurate.transforms.crawl.images import to_rgb
-from paircurate.transforms.dedup.phash import phash
+from paircurate.transforms.crawl.images import picture_phash, to_rgb
 from paircurate.transforms.output.storage import Files
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
-_PHASH_SOURCE = 128  # as Fetch: a box-reduced start for large images (see crawl/images.py)
 
 
 class EvalSetError(ValueError):
@@ -59,8 +57,7 @@ def image_phash(data: bytes) -> int | None:
     image = decoded_image(data)
     if image is None:
         return None
-    factor = min(image.size) // _PHASH_SOURCE
-    return phash(image.reduce(factor) if factor > 1 else image)
+    return picture_phash(image)
 
 
 def is_image_name(name: str) -> bool:

@@ -64,7 +64,7 @@ def process_image(body: bytes, config: ImageConfig) -> ImageResult:
         if result.reason is None:
             image = _decode(image, body, config, result, orientation)
             scaled = scale(image, config)
-            result.phash = phash_hex(phash(_phash_source(image, scaled)))
+            result.phash = phash_hex(picture_phash(_phash_source(image, scaled)))
             final = frame(scaled, config)
             result.image_sha256 = hashlib.sha256(final.tobytes()).hexdigest()
             result.width, result.height = final.size
@@ -193,15 +193,20 @@ def _decode_spng(image: Image.Image, body: bytes) -> Image.Image | None:
     return Image.frombuffer(image.mode, image.size, pixels, "raw", image.mode, 0, 1)
 
 
-# pHash looks at a 32 x 32 reduction; from 128 px up, a box-filtered or resized
-# start changes at most a bit or two of it and saves most of the cost of a large
-# LANCZOS resize.
+# pHash looks at a 32 x 32 reduction. From 128 px up, a box-reduced start changes
+# at most a bit or two of it and saves most of the cost of LANCZOS over every
+# pixel: a large image is first reduced to 128 px or more, and the hash's own
+# LANCZOS starts from a box reduction to twice its 32 x 32 grid (Pillow's
+# reducing gap).
 _PHASH_SOURCE = 128
+_PHASH_REDUCING_GAP = 2.0
 
 
-def _for_phash(image: Image.Image) -> Image.Image:
+def picture_phash(image: Image.Image) -> int:
+    """The pHash Fetch records of an upright RGB picture (see ``_phash_source``)."""
     factor = min(image.size) // _PHASH_SOURCE
-    return image.reduce(factor) if factor > 1 else image
+    source = image.reduce(factor) if factor > 1 else image
+    return phash(source, reducing_gap=_PHASH_REDUCING_GAP)
 
 
 def _phash_source(decoded: Image.Image, scaled: Image.Image) -> Image.Image:
@@ -212,7 +217,7 @@ def _phash_source(decoded: Image.Image, scaled: Image.Image) -> Image.Image:
     small target never lowers the detail the hash sees.
     """
     smaller = scaled.width < decoded.width and min(scaled.size) >= _PHASH_SOURCE
-    return _for_phash(scaled if smaller else decoded)
+    return scaled if smaller else decoded
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
