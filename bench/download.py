@@ -11,18 +11,29 @@ under ``~/.cache/paircurate-bench/``. A server process serves them under
 with its Content-Type and 20-50 ms of latency per request, as a remote image
 host would.
 
-Each measured run is a fresh child process, so that its peak memory is its own
-(summed PSS of its process tree, sampled every 50 ms from the driver, outside
-the measured process); the contenders alternate
-within each of ``--runs`` rounds, medians kept:
+Each measured run is a fresh child process; the contenders alternate within
+each of ``--runs`` timed rounds, medians kept. Peak memory (the summed PSS of
+a run's process tree, sampled every 50 ms from the driver) comes from one
+more round of its own (``--memory-runs``): reading a process's
+``smaps_rollup`` walks its whole memory map under the lock that its own
+allocations need, so sampling slows the run it samples, and the more memory
+the process holds the more (img2dataset's 1.9 GB far more than ours), which
+would time the contenders unequally. The contenders:
 
-- ours: ``fetch_many`` with a ``Downloader``, writing the images to a tar, as
-  one Fetch worker of the local runner does by default: the downloads in one
-  process, the image work in an ``ImagePool`` (one process per core, plus one);
-  timed from the moment its pool's processes are up to the last image in the
-  tar, so its start-up (the fork server importing the image libraries, the
-  pool's processes) is left out, as the anchor's is (``ours_whole_call`` times
-  the whole call);
+- ours: one Fetch worker per core, as Dataflow, Flink, Spark and portable
+  runs start them (and as img2dataset runs a process per core): each a
+  process of its own with ``fetch_many``, a ``Downloader``, its share of the
+  threads and of the URLs (a contiguous slice, as img2dataset's shards), the
+  image work in its download threads (``--image-processes 0``, what the job
+  chooses on those runners), writing its own tar; timed inside the work, from
+  the first worker's start (its imports done, its downloader built) to the
+  last worker's tar closed, as the anchor's shards are timed;
+- ours_one_worker: one worker, as the local in-process runner runs Fetch by
+  default: the downloads in one process, the image work in an ``ImagePool``
+  (one process per core, plus one); timed from the moment its pool's
+  processes are up to the last image in the tar, so its start-up (the fork
+  server importing the image libraries, the pool's processes) is left out
+  (``ours_one_worker_whole_call`` times the whole call);
 - anchor: ``img2dataset.download`` with one process per core (its fastest
   configuration on this machine), the same threads in all, image size, resize
   mode, JPEG quality, webdataset output; timed inside its shards (the span from
@@ -30,15 +41,16 @@ within each of ``--runs`` rounds, medians kept:
   so its start-up (spawning workers, a logger process, sharding the input) is
   left out.
 
-``ratio`` = ours / anchor; ``memory_ratio`` = our peak / the anchor's peak.
+``ratio`` = ours / anchor, both a process per core; ``one_worker_ratio`` =
+ours_one_worker / anchor; ``memory_ratio`` = our peak / the anchor's peak.
 ``*_cpu_ms_per_image``: CPU time (user + system) of each run's whole process
 tree per image, start-up included (the anchor's in-shard timing leaves its
 start-up out, its CPU cannot be split so). On a machine shared with other
 work, throughput follows each side's share of the cores as much as its own
 cost, and the CPU per image shows the cost alone.
 With ``--context``, two more contenders explain the rest: ``ours_threads``
-(``--image-processes 0``: the image work in the download threads, what each
-worker does on a runner with a worker per core) and ``anchor_one_process``
+(one worker with the image work in its download threads: a single worker
+without a pool) and ``anchor_one_process``
 (img2dataset in one process, whole call and in-shard).
 
 Both run with their defaults otherwise, except that the per-host cap is raised to
@@ -75,7 +87,7 @@ from paircurate.transforms.crawl.fetch_many import usable_cores  # noqa: E402
 from paircurate.transforms.crawl.image_pool import pool_size  # noqa: E402
 
 PHOTOS = DATA / "openimages_ccby"
-CONTENDERS = ("ours", "anchor")
+CONTENDERS = ("ours", "ours_one_worker", "anchor")
 CONTEXT = ("ours_threads", "anchor_one_process")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "paircurate-bench"
 CONTENT_TYPES = {".jpg": b"image/jpeg", ".png": b"image/png", ".webp": b"image/webp"}
@@ -238,7 +250,10 @@ class PeakSampler(threading.Thread):
         return self.peak_mb
 
 
-def run_ours(urls: list[str], threads: int, out_dir: str, image_processes: int) -> dict:
+def run_ours(
+    urls: list[str], threads: int, out_dir: str, image_processes: int, shard: int = 0
+) -> dict:
+    """One Fetch worker over ``urls``, writing shard ``shard``; ``start`` to ``end`` is its work."""
     from paircurate.schemas.config import DownloadConfig, ImageConfig
     from paircurate.transforms.crawl.download import Downloader
     from paircurate.transforms.crawl.fetch_many import fetch_many
@@ -254,22 +269,40 @@ def run_ours(urls: list[str], threads: int, out_dir: str, image_processes: int) 
     started = time.perf_counter()
     downloader = Downloader(config)
     pool = ImagePool(image_processes) if image_processes else None
-    working = time.perf_counter()  # the pool's processes are forked, their imports done
+    start = time.time()  # the pool's processes are forked, their imports done
     ok = 0
-    with open(os.path.join(out_dir, "00000.tar"), "wb") as stream:
+    with open(os.path.join(out_dir, f"{shard:05d}.tar"), "wb") as stream:
         tar = TarWriter(stream)  # the Fetch stage's own writer
-        pairs = ((f"{i:09d}", url) for i, url in enumerate(urls))
+        pairs = ((f"{shard:04d}{i:05d}", url) for i, url in enumerate(urls))
         for result in fetch_many(pairs, downloader, image, threads, pool):
             if result.image is not None:
                 ok += 1
                 tar.add(f"{result.uid}.jpg", result.image)
                 tar.add(f"{result.uid}.json", json.dumps(result.measurements).encode())
         tar.close()
-    worked = time.perf_counter() - working  # to the last image written, as a shard's end
+    end = time.time()  # the last image written, as a shard's end
     downloader.close()
     if pool is not None:
         pool.close()
-    return {"seconds": time.perf_counter() - started, "ok": ok, "work_seconds": worked}
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "ok": ok, "work_seconds": end - start, "start": start, "end": end}
+
+
+def run_ours_per_core(urls: list[str], threads: int, out_dir: str, workers: int) -> dict:
+    """``workers`` Fetch workers in processes of their own, each with a slice of the URLs."""
+    started = time.perf_counter()
+    per_worker = -(-len(urls) // workers)
+    slices = [urls[i * per_worker : (i + 1) * per_worker] for i in range(workers)]
+    # Fresh interpreters, as a runner's workers are; they import what they need.
+    with multiprocessing.get_context("spawn").Pool(workers) as processes:
+        shards = processes.starmap(
+            run_ours, [(part, threads // workers, out_dir, 0, i) for i, part in enumerate(slices)]
+        )
+        processes.close()
+        processes.join()
+    span = max(s["end"] for s in shards) - min(s["start"] for s in shards)
+    ok = sum(s["ok"] for s in shards)
+    return {"seconds": time.perf_counter() - started, "ok": ok, "work_seconds": span}
 
 
 def run_anchor(url_file: str, threads: int, count: int, out_dir: str, processes: int) -> dict:
@@ -297,12 +330,16 @@ def worker(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-download-") as out_dir:
         cores = usable_cores()
         if args.worker == "ours":
+            measured = run_ours_per_core(urls, args.threads, out_dir, cores)
+        elif args.worker == "ours_one_worker":
             measured = run_ours(urls, args.threads, out_dir, pool_size(cores))
         elif args.worker == "ours_threads":
             measured = run_ours(urls, args.threads, out_dir, 0)
         else:
             processes = 1 if args.worker == "anchor_one_process" else cores
             measured = run_anchor(args.url_file, args.threads, len(urls), out_dir, processes)
+    for span in ("start", "end"):  # one worker's bounds, for the workers' span above
+        measured.pop(span, None)
     measured["own_peak_mb"] = peak_rss_mb()
     measured["live_children_cpu_s"] = _live_children_cpu_s()
     print(json.dumps(measured))
@@ -332,23 +369,30 @@ def _children_cpu_s() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def measure(kind: str, url_file: str, threads: int) -> dict:
-    """One run in a fresh process; ``cpu_s`` is the CPU of its whole process tree, start-up too."""
+def measure(kind: str, url_file: str, threads: int, sample_memory: bool) -> dict:
+    """One run in a fresh process; ``cpu_s`` is the CPU of its whole process tree, start-up too.
+
+    With ``sample_memory``, ``peak_mb`` is its tree's peak (and the run is not
+    one to time); without, nothing reads its memory while it works.
+    """
     before = _children_cpu_s()
     child = subprocess.Popen(
         [sys.executable, __file__, "--worker", kind, "--url-file", url_file,
          "--threads", str(threads)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    sampler = PeakSampler(child.pid)
-    sampler.start()
+    sampler = PeakSampler(child.pid) if sample_memory else None
+    if sampler is not None:
+        sampler.start()
     stdout, stderr = child.communicate()
-    sampled = sampler.stop()
+    sampled = sampler.stop() if sampler is not None else 0.0
     if child.returncode != 0:
         raise RuntimeError(f"{kind} run failed:\n{stderr[-3000:]}")
     measured = json.loads(stdout.strip().splitlines()[-1])
     measured["cpu_s"] = round(_children_cpu_s() - before + measured.pop("live_children_cpu_s"), 2)
-    measured["peak_mb"] = max(sampled, measured.pop("own_peak_mb"))
+    own_peak = measured.pop("own_peak_mb")
+    if sample_memory:
+        measured["peak_mb"] = max(sampled, own_peak)
     return measured
 
 
@@ -357,11 +401,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=2000, help="URLs to fetch")
     parser.add_argument("--distinct", type=int, default=1000, help="distinct images served")
     parser.add_argument("--threads", type=int, default=64)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="timed rounds")
+    parser.add_argument("--memory-runs", type=int, default=1, help="rounds sampling memory")
     parser.add_argument("--context", action="store_true", help="also run " + ", ".join(CONTEXT))
     parser.add_argument("--worker", choices=CONTENDERS + CONTEXT, help=argparse.SUPPRESS)
     parser.add_argument("--url-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.runs < 1 or args.memory_runs < 1:
+        parser.error("--runs and --memory-runs must be at least 1")
     if args.worker:
         worker(args)
         return
@@ -401,13 +448,16 @@ def served(paths: list[Path]) -> dict:
 def report(args: argparse.Namespace, url_file: str, paths: list[Path]) -> None:
     kinds = CONTENDERS + (CONTEXT if args.context else ())
     runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
-    for run in range(args.runs):
+    sampled: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    rounds = [False] * args.runs + [True] * args.memory_runs
+    for number, sample_memory in enumerate(rounds, start=1):
         for kind in kinds:
-            measured = measure(kind, url_file, args.threads)
-            runs[kind].append(measured)
-            print(f"run {run + 1} {kind:6}: {json.dumps(measured)}", flush=True)
+            measured = measure(kind, url_file, args.threads, sample_memory)
+            (sampled if sample_memory else runs)[kind].append(measured)
+            label = "memory" if sample_memory else "timed"
+            print(f"run {number} {label} {kind:15}: {json.dumps(measured)}", flush=True)
     for kind, measured in runs.items():
-        if any(m["ok"] != args.images for m in measured):
+        if any(m["ok"] != args.images for m in measured + sampled[kind]):
             print(f"warning: {kind} did not fetch every image: {[m['ok'] for m in measured]}")
 
     def median_rate(kind: str, seconds: str = "seconds") -> float:
@@ -417,21 +467,31 @@ def report(args: argparse.Namespace, url_file: str, paths: list[Path]) -> None:
         return round(statistics.median(m["cpu_s"] / m["ok"] * 1000 for m in runs[kind]), 2)
 
     def peak(kind: str) -> float:
-        return round(statistics.median(m["peak_mb"] for m in runs[kind]), 1)
+        return round(statistics.median(m["peak_mb"] for m in sampled[kind]), 1)
 
     ours, anchor = median_rate("ours", "work_seconds"), median_rate("anchor", "shard_seconds")
+    one_worker = median_rate("ours_one_worker", "work_seconds")
     summary = {
         "bench": "download", "ours": round(ours, 1), "anchor": round(anchor, 1),
         "unit": "images/s", "ratio": round(ours / anchor, 3),
+        "ours_config": f"paircurate, {usable_cores()} Fetch workers (one per core), "
+                       "timed inside their work",
         "anchor_config": f"img2dataset, {usable_cores()} processes (one per core), "
                          "timed inside its shards",
         "ours_peak_mb": peak("ours"), "anchor_peak_mb": peak("anchor"),
         "memory_ratio": round(peak("ours") / peak("anchor"), 3),
+        "ours_one_worker": round(one_worker, 1),
+        "one_worker_ratio": round(one_worker / anchor, 3),
+        "ours_one_worker_peak_mb": peak("ours_one_worker"),
+        "one_worker_memory_ratio": round(peak("ours_one_worker") / peak("anchor"), 3),
         "ours_whole_call": round(median_rate("ours"), 1),
+        "ours_one_worker_whole_call": round(median_rate("ours_one_worker"), 1),
         "anchor_whole_call": round(median_rate("anchor"), 1),
-        "ours_cpu_ms_per_image": cpu_ms("ours"), "anchor_cpu_ms_per_image": cpu_ms("anchor"),
+        "ours_cpu_ms_per_image": cpu_ms("ours"),
+        "ours_one_worker_cpu_ms_per_image": cpu_ms("ours_one_worker"),
+        "anchor_cpu_ms_per_image": cpu_ms("anchor"),
         "images": args.images, "threads": args.threads, "cores": usable_cores(),
-        "runs": args.runs, "served": served(paths),
+        "runs": args.runs, "memory_runs": args.memory_runs, "served": served(paths),
     }  # fmt: skip
     if args.context:
         threads_only = median_rate("ours_threads", "work_seconds")
