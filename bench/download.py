@@ -457,8 +457,9 @@ def report(args: argparse.Namespace, url_file: str, paths: list[Path]) -> None:
             label = "memory" if sample_memory else "timed"
             print(f"run {number} {label} {kind:15}: {json.dumps(measured)}", flush=True)
     for kind, measured in runs.items():
-        if any(m["ok"] != args.images for m in measured + sampled[kind]):
-            print(f"warning: {kind} did not fetch every image: {[m['ok'] for m in measured]}")
+        fetched = [m["ok"] for m in measured + sampled[kind]]
+        if any(ok != args.images for ok in fetched):
+            print(f"warning: {kind} did not fetch every image: {fetched}")
 
     def median_rate(kind: str, seconds: str = "seconds") -> float:
         return statistics.median(m["ok"] / m[seconds] for m in runs[kind])
