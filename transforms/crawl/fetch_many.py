@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paircurate.schemas.config import ImageConfig
+from paircurate.transforms.crawl.allocator import keep_image_buffers
 from paircurate.transforms.crawl.download import Downloader, DownloadResult, UrlAttempts
 from paircurate.transforms.crawl.image_pool import ImagePool
 from paircurate.transforms.crawl.images import process_image
@@ -121,6 +122,8 @@ def fetch_many(
     each time. Retries wait in a heap, ordered by when they are due, and go
     back to the threads then.
     """
+    if image_pool is None:
+        keep_image_buffers()  # the image work runs in this process's threads
     window = 2 * threads
     image_slots = threading.BoundedSemaphore(usable_cores())
     finished: queue.SimpleQueue[Future[FetchResult | _Retry]] = queue.SimpleQueue()

@@ -41,6 +41,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from paircurate.schemas.config import ImageConfig
+from paircurate.transforms.crawl.allocator import keep_image_buffers
 from paircurate.transforms.crawl.images import ImageResult, process_image
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def _serve(connection: Connection, work: ImageWork) -> None:
     config) pair when the config changes: the config is not pickled and
     unpickled again with every image.
     """
+    keep_image_buffers()
     config: ImageConfig | None = None
     while True:
         try:

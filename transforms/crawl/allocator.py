@@ -1,0 +1,68 @@
+"""Let a process that decodes images reuse the memory of the last image for the next.
+
+glibc hands an allocation larger than its mmap threshold (128 KiB at first,
+then raised as large blocks are freed) a mapping of its own and unmaps it on
+free, and it gives free memory at the top of a heap back to the kernel once
+more than its trim threshold lies there. A decoded web photo takes megabytes,
+so in an image worker every image pages in fresh zeroed memory (about a
+hundred page faults) and returns it again: kernel time on every image, and
+more in a process with many threads, where each unmapping interrupts the
+cores its other threads run on.
+
+``keep_image_buffers`` fixes both thresholds at 32 MiB (glibc's ceiling for
+the mmap one), so freed image buffers stay in the heap for the next image.
+Both are needed: setting one alone turns off glibc's adjustment of the other
+and faults more than before. Each of glibc's heaps (arenas; by default up to
+eight per core, one taken by each busy thread) may then keep that much free,
+so the arenas are capped at two: a few large allocations per image contend
+little for them. A process whose environment already sets any of these
+(``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_ARENA_MAX``)
+keeps its own choice, and other C libraries are left as they are.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+
+MMAP_THRESHOLD = 32 * 2**20
+TRIM_THRESHOLD = 32 * 2**20
+ARENAS = 2
+# glibc's malloc.h
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX")
+
+_lock = threading.Lock()
+_set_in: int | None = None  # the pid of the process that set them
+
+
+def keep_image_buffers() -> bool:
+    """Set glibc's thresholds and arena cap in this process, once; whether they are set."""
+    global _set_in
+    with _lock:
+        if _set_in == os.getpid():
+            return True
+        if not sys.platform.startswith("linux") or any(name in os.environ for name in _ENVIRONMENT):
+            return False
+        if not _glibc():
+            return False  # musl and others: their mallopt is not glibc's
+        mallopt = ctypes.CDLL(None).mallopt
+        mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+        settings = (
+            (_M_ARENA_MAX, ARENAS),
+            (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+            (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+        )
+        if not all(mallopt(option, value) == 1 for option, value in settings):
+            return False
+        _set_in = os.getpid()
+        return True
+
+
+def _glibc() -> bool:
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (ValueError, OSError):  # a C library that does not know the name
+        return False
