@@ -15,9 +15,10 @@ Both are needed: setting one alone turns off glibc's adjustment of the other
 and faults more than before. Each of glibc's heaps (arenas; by default up to
 eight per core, one taken by each busy thread) may then keep that much free,
 so the arenas are capped at two: a few large allocations per image contend
-little for them. A process whose environment already sets any of these
-(``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_ARENA_MAX``)
-keeps its own choice, and other C libraries are left as they are.
+little for them. A process whose environment already sets a threshold
+(``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``) keeps its own
+thresholds, one that sets ``MALLOC_ARENA_MAX`` its own arenas, and other C
+libraries are left as they are.
 """
 
 from __future__ import annotations
@@ -32,33 +33,42 @@ TRIM_THRESHOLD = 32 * 2**20
 ARENAS = 2
 # glibc's malloc.h
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
-_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX")
+_THRESHOLD_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+_ARENA_ENVIRONMENT = "MALLOC_ARENA_MAX"
 
 _lock = threading.Lock()
 _set_in: int | None = None  # the pid of the process that set them
 
 
 def keep_image_buffers() -> bool:
-    """Set glibc's thresholds and arena cap in this process, once; whether they are set."""
+    """Set glibc's thresholds (and arena cap) in this process, once; whether the thresholds are set.
+
+    What the environment sets already is left as it is: the two thresholds
+    together, since one alone does harm, and the arena cap on its own.
+    """
     global _set_in
     with _lock:
         if _set_in == os.getpid():
             return True
-        if not sys.platform.startswith("linux") or any(name in os.environ for name in _ENVIRONMENT):
-            return False
-        if not _glibc():
+        if not sys.platform.startswith("linux") or not _glibc():
             return False  # musl and others: their mallopt is not glibc's
-        mallopt = ctypes.CDLL(None).mallopt
-        mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-        settings = (
-            (_M_ARENA_MAX, ARENAS),
-            (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-            (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
-        )
+        if any(name in os.environ for name in _THRESHOLD_ENVIRONMENT):
+            return False
+        settings = [(_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)]
+        if _ARENA_ENVIRONMENT not in os.environ:
+            settings.insert(0, (_M_ARENA_MAX, ARENAS))
+        mallopt = _mallopt()
         if not all(mallopt(option, value) == 1 for option, value in settings):
             return False
         _set_in = os.getpid()
         return True
+
+
+def _mallopt():
+    """glibc's ``mallopt``, typed."""
+    function = ctypes.CDLL(None).mallopt
+    function.argtypes, function.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return function
 
 
 def _glibc() -> bool:

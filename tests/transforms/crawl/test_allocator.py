@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import resource
+import sys
 
 import pytest
 
@@ -37,7 +38,8 @@ def _faults_of_image_work(keep: bool) -> int:
 @pytest.mark.skipif(not allocator._glibc(), reason="the setting is glibc's")
 def test_image_work_reuses_freed_buffers_instead_of_faulting_them_in() -> None:
     context = multiprocessing.get_context("spawn")
-    clean = {name: os.environ.pop(name) for name in allocator._ENVIRONMENT if name in os.environ}
+    names = (*allocator._THRESHOLD_ENVIRONMENT, allocator._ARENA_ENVIRONMENT)
+    clean = {name: os.environ.pop(name) for name in names if name in os.environ}
     try:
         with context.Pool(1, maxtasksperchild=1) as pool:
             default, kept = pool.map(_faults_of_image_work, [False, True], chunksize=1)
@@ -47,15 +49,58 @@ def test_image_work_reuses_freed_buffers_instead_of_faulting_them_in() -> None:
     assert kept < default / 10
 
 
-def test_a_threshold_from_the_environment_is_left_alone(monkeypatch) -> None:
-    monkeypatch.setattr(allocator, "_set_in", None)
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
-    assert not allocator.keep_image_buffers()
+@pytest.fixture
+def calls(monkeypatch) -> list[tuple[int, int]]:
+    """The mallopt calls keep_image_buffers makes, in a process where it has not run."""
+    made: list[tuple[int, int]] = []
 
+    def mallopt(option: int, value: int) -> int:
+        made.append((option, value))
+        return 1
 
-def test_other_c_libraries_are_left_alone(monkeypatch) -> None:
     monkeypatch.setattr(allocator, "_set_in", None)
-    monkeypatch.setattr(allocator, "_glibc", lambda: False)
-    for name in allocator._ENVIRONMENT:
+    monkeypatch.setattr(allocator, "_glibc", lambda: True)
+    monkeypatch.setattr(allocator, "_mallopt", lambda: mallopt)
+    for name in (*allocator._THRESHOLD_ENVIRONMENT, allocator._ARENA_ENVIRONMENT):
         monkeypatch.delenv(name, raising=False)
+    return made
+
+
+THRESHOLDS = [
+    (allocator._M_MMAP_THRESHOLD, allocator.MMAP_THRESHOLD),
+    (allocator._M_TRIM_THRESHOLD, allocator.TRIM_THRESHOLD),
+]
+ARENA_CAP = (allocator._M_ARENA_MAX, allocator.ARENAS)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the setting is glibc's")
+def test_sets_both_thresholds_and_the_arena_cap_once(calls) -> None:
+    assert allocator.keep_image_buffers()
+    assert allocator.keep_image_buffers()
+    assert calls == [ARENA_CAP, *THRESHOLDS]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the setting is glibc's")
+def test_an_arena_cap_from_the_environment_is_left_alone(calls, monkeypatch) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert allocator.keep_image_buffers()
+    assert calls == THRESHOLDS
+
+
+@pytest.mark.parametrize("name", ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"])
+def test_a_threshold_from_the_environment_leaves_both_alone(calls, monkeypatch, name) -> None:
+    monkeypatch.setenv(name, "131072")
     assert not allocator.keep_image_buffers()
+    assert calls == []
+
+
+def test_other_c_libraries_are_left_alone(calls, monkeypatch) -> None:
+    monkeypatch.setattr(allocator, "_glibc", lambda: False)
+    assert not allocator.keep_image_buffers()
+    assert calls == []
+
+
+def test_a_refused_setting_is_not_taken_as_set(calls, monkeypatch) -> None:
+    monkeypatch.setattr(allocator, "_mallopt", lambda: lambda option, value: 0)
+    assert not allocator.keep_image_buffers()
+    assert allocator._set_in is None
