@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import sys
 import threading
 
 MMAP_THRESHOLD = 32 * 2**20
@@ -50,8 +49,8 @@ def keep_image_buffers() -> bool:
     with _lock:
         if _set_in == os.getpid():
             return True
-        if not sys.platform.startswith("linux") or not _glibc():
-            return False  # musl and others: their mallopt is not glibc's
+        if not _glibc():
+            return False  # musl, macOS and others: their mallopt is not glibc's
         if any(name in os.environ for name in _THRESHOLD_ENVIRONMENT):
             return False
         settings = [(_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)]
@@ -72,6 +71,7 @@ def _mallopt():
 
 
 def _glibc() -> bool:
+    """Whether this process runs on glibc (only glibc knows the name)."""
     try:
         return bool(os.confstr("CS_GNU_LIBC_VERSION"))
     except (ValueError, OSError):  # a C library that does not know the name

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import resource
-import sys
 
 import pytest
 
@@ -15,6 +13,7 @@ from ..helpers import image_bytes
 
 # Web-photo sizes in the formats that decode to fresh buffers of megabytes.
 SIZES = [(1400, 1000), (900, 600), (1200, 800), (640, 480), (1000, 1400), (800, 800)]
+ENVIRONMENT = (*allocator._THRESHOLD_ENVIRONMENT, allocator._ARENA_ENVIRONMENT)
 
 
 def _faults_of_image_work(keep: bool) -> int:
@@ -36,15 +35,11 @@ def _faults_of_image_work(keep: bool) -> int:
 
 
 @pytest.mark.skipif(not allocator._glibc(), reason="the setting is glibc's")
-def test_image_work_reuses_freed_buffers_instead_of_faulting_them_in() -> None:
-    context = multiprocessing.get_context("spawn")
-    names = (*allocator._THRESHOLD_ENVIRONMENT, allocator._ARENA_ENVIRONMENT)
-    clean = {name: os.environ.pop(name) for name in names if name in os.environ}
-    try:
-        with context.Pool(1, maxtasksperchild=1) as pool:
-            default, kept = pool.map(_faults_of_image_work, [False, True], chunksize=1)
-    finally:
-        os.environ.update(clean)
+def test_image_work_reuses_freed_buffers_instead_of_faulting_them_in(monkeypatch) -> None:
+    for name in ENVIRONMENT:  # the spawned processes take this environment
+        monkeypatch.delenv(name, raising=False)
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        default, kept = pool.map(_faults_of_image_work, [False, True], chunksize=1)
     assert default > 1000  # every pass pages its image buffers in again
     assert kept < default / 10
 
@@ -61,7 +56,7 @@ def calls(monkeypatch) -> list[tuple[int, int]]:
     monkeypatch.setattr(allocator, "_set_in", None)
     monkeypatch.setattr(allocator, "_glibc", lambda: True)
     monkeypatch.setattr(allocator, "_mallopt", lambda: mallopt)
-    for name in (*allocator._THRESHOLD_ENVIRONMENT, allocator._ARENA_ENVIRONMENT):
+    for name in ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     return made
 
@@ -73,14 +68,12 @@ THRESHOLDS = [
 ARENA_CAP = (allocator._M_ARENA_MAX, allocator.ARENAS)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the setting is glibc's")
 def test_sets_both_thresholds_and_the_arena_cap_once(calls) -> None:
     assert allocator.keep_image_buffers()
     assert allocator.keep_image_buffers()
     assert calls == [ARENA_CAP, *THRESHOLDS]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the setting is glibc's")
 def test_an_arena_cap_from_the_environment_is_left_alone(calls, monkeypatch) -> None:
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert allocator.keep_image_buffers()
