@@ -39,8 +39,8 @@ from paircurate.transforms.output.store import OutputLayout
 log = logging.getLogger(__name__)
 
 VERSIONED = (
-    "paircurate", "apache-beam", "pyarrow", "pillow", "numpy", "urllib3", "webdataset",
-    "open_clip_torch", "torch",
+    "paircurate", "apache-beam", "pyarrow", "pillow", "numpy", "webdataset", "open_clip_torch",
+    "torch",
 )  # fmt: skip
 STAGE_COUNTERS = {
     "read": ("read_rows", "read_ms"),

@@ -1,9 +1,9 @@
 """HTTP(S) download of one URL, politely and safely, with every failure returned as a reason.
 
-One ``Downloader`` is shared by many threads: urllib3's pool manager reuses
-connections per host, resolved addresses are cached per host so that a chunk of
-URLs from one site does one DNS lookup, and a per-host cap keeps many threads
-from descending on one site at once.
+One ``Downloader`` is shared by many threads: a pool of keep-alive
+connections per origin (connections.py) serves them all, resolved addresses
+are cached per host so that a chunk of URLs from one site does one DNS lookup,
+and a per-host cap keeps many threads from descending on one site at once.
 
 Safety: only http(s); every redirect hop is resolved and refused when it points
 at a loopback, private, link-local, multicast or reserved address, and the
@@ -22,32 +22,22 @@ import functools
 import ipaddress
 import random
 import socket
+import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin, urlsplit
-
-import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    MaxRetryError,
-    NameResolutionError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
+from http.client import HTTPException, IncompleteRead
+from urllib.parse import quote, urljoin, urlsplit
 
 from paircurate.schemas.codes import REASONS
 from paircurate.schemas.config import DownloadConfig
 from paircurate.transforms.crawl import tdmrep
 from paircurate.transforms.crawl.budget import BodyBudget, Held
+from paircurate.transforms.crawl.connections import ConnectFailed, ConnectionPool, Origin, Response
 from paircurate.transforms.crawl.directives import AI_OPTOUT, header_refusal
 from paircurate.transforms.crawl.robots import (
     ROBOTS_TXT_MAX_BYTES,
@@ -175,28 +165,33 @@ class HostLimiter:
 class Downloader:
     """Fetch URLs with timeouts, a deadline, retries, a byte cap, a redirect limit and guards.
 
-    ``trusted_hosts`` ("host:port") skip the address guard; it exists for tests,
-    whose servers live on 127.0.0.1 but must be reached with the guard on.
+    ``trusted_hosts`` ("host:port") skip the address guard, and ``tls`` replaces the
+    system's certificate authorities; both exist for tests, whose servers live on
+    127.0.0.1 but must be reached with the guard on.
     """
 
-    def __init__(self, config: DownloadConfig, trusted_hosts: Iterable[str] = ()):
+    def __init__(
+        self,
+        config: DownloadConfig,
+        trusted_hosts: Iterable[str] = (),
+        tls: ssl.SSLContext | None = None,
+    ):
         self.config = config
         self.trusted_hosts = frozenset(trusted_hosts)
         self.hosts = HostLimiter(config.max_per_host)
         self._directives = config.header_directives
-        self._pool = urllib3.PoolManager(
-            num_pools=max(64, config.download_threads),
-            maxsize=config.download_threads,
-            block=False,
-            retries=False,
+        self._pool = ConnectionPool(
+            self._connect_addresses,
+            per_origin=config.download_threads,
+            origins=max(64, config.download_threads),
             headers={
                 "User-Agent": user_agent_string(config),
                 "Accept": "image/*,*/*;q=0.8",
                 # A compressed body is inflated under the byte cap; asking for none saves work.
                 "Accept-Encoding": "identity",
             },
+            tls=tls,
         )
-        self._pool.pool_classes_by_scheme = _pinned_pool_classes(self._connect_addresses)
         self.budget = BodyBudget(config.max_bytes_in_flight)
         self._robots: RobotsCache | None = None
         if config.respect_robots_txt or config.respect_ai_preferences:
@@ -227,7 +222,7 @@ class Downloader:
         return result, None
 
     def close(self) -> None:
-        self._pool.clear()
+        self._pool.close()
 
     def _attempt(
         self, url: str, cap: int, check_robots: bool = True, held: Held | None = None
@@ -262,24 +257,22 @@ class Downloader:
     def _follow(self, url: str, cap: int, check_robots: bool, held: Held | None) -> DownloadResult:
         deadline: float | None = None  # starts with the first request, not while queued
         for _hop in range(self.config.max_redirects + 1):
-            host = self._check_target(url)
+            origin, target = self._check_target(url)
             reservation = self._check_site_rules(url) if check_robots else None
-            with self.hosts.slot(host):
+            with self.hosts.slot(origin.host):
                 if deadline is None:
                     deadline = time.monotonic() + self.config.deadline
-                response = self._request(url, deadline)
+                response = self._request(origin, target, deadline)
                 try:
-                    if response.status in _REDIRECTS and response.headers.get("Location"):
-                        url = urljoin(url, response.headers["Location"])
+                    location = response.header("Location")
+                    if response.status in _REDIRECTS and location:
+                        url = urljoin(url, location)
                         continue
                     if check_robots:
                         self._check_response_opt_outs(response, reservation)
                     return self._answer(response, deadline, cap, held)
                 finally:
-                    if not response.isclosed():
-                        # An unread body would be read as the next response on this connection.
-                        response.close()
-                    response.release_conn()
+                    response.finish()
         raise _Failure(
             "download_too_many_redirects", f"more than {self.config.max_redirects} redirects"
         )
@@ -306,49 +299,53 @@ class Downloader:
             raise _Failure(tdm_rules.reason, tdm_rules.why)
         return tdm_rules.decision(url)
 
-    def _check_response_opt_outs(
-        self, response: urllib3.BaseHTTPResponse, reservation: TdmDecision | None
-    ) -> None:
+    def _check_response_opt_outs(self, response: Response, reservation: TdmDecision | None) -> None:
         """Raises the reason when the response's headers (or tdmrep.json) opt it out."""
-        status, headers = response.status, response.headers
+        status = response.status
         if status >= 400:
             return  # an error page's headers say nothing of the image
         if self._directives:
             directive = opted_out_by(
-                headers.getlist("X-Robots-Tag"), self.config.user_agent_token, self._directives
+                response.headers("X-Robots-Tag"), self.config.user_agent_token, self._directives
             )
             if directive is not None:
                 raise _Failure("download_opted_out", f"X-Robots-Tag: {directive}", status)
         if self.config.respect_tdmrep:
-            said = tdmrep.header_decision(headers.get("tdm-reservation"), headers.get("tdm-policy"))
+            said = tdmrep.header_decision(
+                response.header("tdm-reservation"), response.header("tdm-policy")
+            )
             decision = said or reservation  # the header takes precedence over the file
             if decision is not None and decision.reserved:
                 raise _Failure(tdmrep.RESERVED, decision.detail(), status)
         if self.config.respect_ai_preferences:
-            refused = header_refusal(headers.getlist("Content-Usage"))
+            refused = header_refusal(response.headers("Content-Usage"))
             if refused is not None:
                 raise _Failure(AI_OPTOUT, refused, status)
 
     def _answer(
-        self, response: urllib3.BaseHTTPResponse, deadline: float, cap: int, held: Held | None
+        self, response: Response, deadline: float, cap: int, held: Held | None
     ) -> DownloadResult:
         status = response.status
         if status >= 400:
-            retry_after = response.headers.get("Retry-After")
+            retry_after = response.header("Retry-After")
             raise _Failure(status_reason(status), f"HTTP {status}", status, retry_after)
         body = _read_capped(response, deadline, cap, self.config.timeout, held)
-        content_type = response.headers.get("Content-Type")
+        content_type = response.header("Content-Type")
         return DownloadResult(body=body, http_status=status, content_type=content_type)
 
-    def _check_target(self, url: str) -> str:
-        """The URL's host name, once the URL may be fetched; raises the reason it may not."""
+    def _check_target(self, url: str) -> tuple[Origin, str]:
+        """Where the URL's request goes (its origin, and the path and query to ask for),
+        once the URL may be fetched; raises the reason it may not.
+        """
         problem = url_problem(url)
         if problem is not None:
             raise _Failure(*problem)
         parts = urlsplit(url)
+        scheme = parts.scheme.lower()
         host = _ascii_host(parts.hostname or "")
-        self._connect_addresses(host, parts.port or DEFAULT_PORTS.get(parts.scheme.lower()))
-        return host
+        origin = Origin(scheme, host, parts.port or DEFAULT_PORTS[scheme])
+        self._connect_addresses(origin.host, origin.port)
+        return origin, _request_target(parts.path, parts.query)
 
     def _connect_addresses(self, host: str, port: int | None) -> tuple[str, ...]:
         """Where a connection to ``host`` may go: its checked addresses, or the name as is.
@@ -371,29 +368,21 @@ class Downloader:
             )
         return addresses
 
-    def _request(self, url: str, deadline: float) -> urllib3.BaseHTTPResponse:
+    def _request(self, origin: Origin, target: str, deadline: float) -> Response:
         left = deadline - time.monotonic()
         if left <= 0:
             raise _Failure("download_timeout", f"deadline of {self.config.deadline} s passed")
-        timeout = urllib3.Timeout(
-            connect=min(self.config.connect_timeout, left), read=min(self.config.timeout, left)
-        )
+        connect_timeout = min(self.config.connect_timeout, left)
         try:
-            return self._pool.request(
-                "GET", url, preload_content=False, decode_content=False, redirect=False,
-                timeout=timeout,
-            )  # fmt: skip
-        except NameResolutionError as error:
-            raise _Failure("download_dns_error", str(error)) from None
-        except NewConnectionError as error:  # a subclass of ConnectTimeoutError in urllib3 2
-            raise _Failure("download_connection_error", str(error)) from None
-        except (ConnectTimeoutError, ReadTimeoutError) as error:
-            raise _Failure("download_timeout", str(error)) from None
-        except MaxRetryError as error:
-            return _raise_cause(error.reason or error)
-        except (ProtocolError, OSError) as error:
-            raise _Failure("download_connection_error", str(error)) from None
-        except (HTTPError, ValueError) as error:
+            return self._pool.get(origin, target, connect_timeout, min(self.config.timeout, left))
+        except ConnectFailed as failure:
+            raise _Failure(_CONNECT_REASONS[failure.kind], str(failure)) from None
+        except TimeoutError:
+            raise _Failure("download_timeout", "no response within the read timeout") from None
+        except (HTTPException, OSError) as error:
+            detail = str(error) or type(error).__name__
+            raise _Failure("download_connection_error", detail) from None
+        except ValueError as error:
             raise _Failure("download_error", f"{type(error).__name__}: {error}") from None
 
     def _fetch_robots_txt(self, robots_url: str) -> RobotsRules:
@@ -406,57 +395,23 @@ class Downloader:
         return rules_from_tdmrep(result.http_status, result.body, result.reason, result.detail)
 
 
-class _PinnedConnection:
-    """Opens its socket to the addresses ``connect_addresses`` allows, in turn.
-
-    urllib3 would resolve the host name again when it connects; between the
-    check and that second lookup a DNS server can swap a public address for
-    an internal one (DNS rebinding). TLS still checks the certificate against
-    the host name.
-    """
-
-    connect_addresses: Callable[[str, int | None], tuple[str, ...]]
-    _dns_host: str
-    port: int | None
-
-    def _new_conn(self):
-        host = self._dns_host
-        failure: Exception | None = None
-        for address in self.connect_addresses(host, self.port):
-            self._dns_host = address
-            try:
-                return super()._new_conn()  # urllib3's own connect, timeouts and errors
-            except (NewConnectionError, ConnectTimeoutError) as error:
-                failure = error
-            finally:
-                self._dns_host = host
-        assert failure is not None
-        raise failure
+# What each way of failing to connect is called in the ledger. A certificate that
+# does not verify is no passing fault, so TLS is not a connection error (retryable).
+_CONNECT_REASONS = {
+    "timeout": "download_timeout",
+    "dns": "download_dns_error",
+    "tls": "download_error",
+    "connection": "download_connection_error",
+}
+# What a request target may hold as it is: RFC 3986's reserved and unreserved
+# characters, and "%" for escapes already made. Anything else (spaces, quotes,
+# non-ASCII) is percent-encoded as UTF-8, as browsers send it.
+_TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 
-def _pinned_pool_classes(connect_addresses: Callable) -> dict[str, type]:
-    """urllib3 pool classes for http(s) whose connections go through ``connect_addresses``."""
-    classes = {}
-    for scheme, pool, connection in (
-        ("http", HTTPConnectionPool, HTTPConnection),
-        ("https", HTTPSConnectionPool, HTTPSConnection),
-    ):
-        pinned = type(
-            f"Pinned{connection.__name__}",
-            (_PinnedConnection, connection),
-            {"connect_addresses": staticmethod(connect_addresses)},
-        )
-        classes[scheme] = type(f"Pinned{pool.__name__}", (pool,), {"ConnectionCls": pinned})
-    return classes
-
-
-def _raise_cause(error: BaseException):
-    if isinstance(error, NameResolutionError):
-        raise _Failure("download_dns_error", str(error)) from None
-    timeout = (ConnectTimeoutError, ReadTimeoutError, TimeoutError)
-    if isinstance(error, timeout) and not isinstance(error, NewConnectionError):
-        raise _Failure("download_timeout", str(error)) from None
-    raise _Failure("download_connection_error", str(error)) from None
+def _request_target(path: str, query: str) -> str:
+    target = quote(path or "/", safe=_TARGET_SAFE)
+    return f"{target}?{quote(query, safe=_TARGET_SAFE)}" if query else target
 
 
 def _ascii_host(host: str) -> str:
@@ -490,8 +445,8 @@ class _Inflater:
             raise _Failure("download_error", f"bad {self.encoding} body: {error}") from None
 
 
-def _inflater(response: urllib3.BaseHTTPResponse) -> _Inflater | None:
-    encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+def _inflater(response: Response) -> _Inflater | None:
+    encoding = (response.header("Content-Encoding") or "identity").strip().lower()
     if encoding in ("identity", ""):
         return None
     if encoding in ("gzip", "x-gzip", "deflate"):
@@ -500,7 +455,7 @@ def _inflater(response: urllib3.BaseHTTPResponse) -> _Inflater | None:
 
 
 def _read_capped(
-    response: urllib3.BaseHTTPResponse,
+    response: Response,
     deadline: float,
     cap: int,
     read_timeout: float,
@@ -510,7 +465,7 @@ def _read_capped(
 
     ``held`` learns the size read so far, block by block.
     """
-    declared = response.headers.get("Content-Length")
+    declared = response.header("Content-Length")
     if declared and declared.isdigit() and int(declared) > cap:
         raise _Failure("download_too_large", f"Content-Length {declared} > {cap} bytes")
     inflater = _inflater(response)
@@ -533,28 +488,24 @@ def _read_capped(
     return b"".join(chunks)
 
 
-def _read_block(response: urllib3.BaseHTTPResponse, deadline: float, read_timeout: float) -> bytes:
+def _read_block(response: Response, deadline: float, read_timeout: float) -> bytes:
     """One network read, waiting no longer than the read timeout or what is left of the deadline."""
     left = deadline - time.monotonic()
     if left <= 0:
         raise _Failure("download_timeout", "the body did not arrive within the deadline")
-    sock = getattr(response.connection, "sock", None)
-    if sock is not None:
-        sock.settimeout(min(read_timeout, left))
     try:
-        return response.read1(_READ_BLOCK, decode_content=False)
-    except ReadTimeoutError as error:
+        return response.read1(_READ_BLOCK, min(read_timeout, left))
+    except TimeoutError:
         if left < read_timeout:
             raise _Failure(
                 "download_timeout", "the body did not arrive within the deadline"
             ) from None
-        raise _Failure("download_timeout", f"read timed out: {error}") from None
-    except ProtocolError as error:
-        text = str(error)
-        reason = "download_incomplete" if "IncompleteRead" in text else "download_connection_error"
-        raise _Failure(reason, text) from None
-    except (HTTPError, OSError) as error:
-        raise _Failure("download_connection_error", str(error)) from None
+        raise _Failure("download_timeout", f"read timed out after {read_timeout:g} s") from None
+    except IncompleteRead as error:
+        detail = f"IncompleteRead({response.received} bytes read, {error.expected} more expected)"
+        raise _Failure("download_incomplete", detail) from None
+    except (HTTPException, OSError) as error:
+        raise _Failure("download_connection_error", str(error) or type(error).__name__) from None
 
 
 # A failed lookup is remembered this long: a dead domain repeated through a chunk

@@ -360,7 +360,7 @@ def test_dns_failures_are_remembered_for_a_while_not_for_good(monkeypatch) -> No
 def test_the_connection_goes_to_the_checked_address_not_a_rebound_one(
     server: TestServer, monkeypatch
 ) -> None:
-    """DNS rebinding: a public answer for the check, then 127.0.0.1 for urllib3's own lookup."""
+    """DNS rebinding: a public answer for the check, then 127.0.0.1 for any later lookup."""
     import paircurate.transforms.crawl.download as download
 
     real_getaddrinfo = socket.getaddrinfo
@@ -377,13 +377,13 @@ def test_the_connection_goes_to_the_checked_address_not_a_rebound_one(
     port = server.server_address[1]
     downloader = _downloader(allow_private_networks=False, connect_timeout=0.3, deadline=2.0)
     connected: list[tuple] = []
-    real_create = download.urllib3.util.connection.create_connection
+    real_create = socket.create_connection
 
     def recording_create(address, *args, **kwargs):
         connected.append(address)
         return real_create(address, *args, **kwargs)
 
-    monkeypatch.setattr(download.urllib3.util.connection, "create_connection", recording_create)
+    monkeypatch.setattr(socket, "create_connection", recording_create)
     try:
         result = attempt_once(downloader, f"http://rebind.example:{port}/image/rebind-probe")
     finally:
