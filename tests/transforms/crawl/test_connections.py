@@ -54,6 +54,15 @@ def _downloader(tls: ssl.SSLContext | None = None) -> Downloader:
     return Downloader(config, tls=tls)
 
 
+def _fetch(url: str, times: int = 1, tls: ssl.SSLContext | None = None) -> list:
+    """``url`` downloaded ``times`` times in turn by one downloader."""
+    downloader = _downloader(tls)
+    try:
+        return [attempt_once(downloader, url) for _ in range(times)]
+    finally:
+        downloader.close()
+
+
 def _trusting(authority: trustme.CA) -> ssl.SSLContext:
     context = ssl.create_default_context()
     authority.configure_trust(context)
@@ -62,12 +71,8 @@ def _trusting(authority: trustme.CA) -> ssl.SSLContext:
 
 def test_https_fetches_over_one_kept_alive_connection(authority: trustme.CA) -> None:
     with serving(_tls_server(authority, "127.0.0.1")) as server:
-        downloader = _downloader(_trusting(authority))
         url = f"https://127.0.0.1:{server.server_address[1]}/image/red"
-        try:
-            results = [attempt_once(downloader, url) for _ in range(3)]
-        finally:
-            downloader.close()
+        results = _fetch(url, times=3, tls=_trusting(authority))
     assert [(r.reason, r.body) for r in results] == [(None, RED)] * 3
     assert server.connections == 1
 
@@ -83,12 +88,8 @@ def test_a_certificate_that_does_not_verify_is_refused_with_its_reason(
     authority: trustme.CA, names: tuple[str, ...], trusted: bool, why: str
 ) -> None:
     with serving(_tls_server(authority, *names)) as server:
-        downloader = _downloader(_trusting(authority) if trusted else None)
         url = f"https://127.0.0.1:{server.server_address[1]}/image/red"
-        try:
-            result = attempt_once(downloader, url)
-        finally:
-            downloader.close()
+        (result,) = _fetch(url, tls=_trusting(authority) if trusted else None)
     assert result.reason == "download_error"
     assert result.detail.startswith("TLS with 127.0.0.1:") and why in result.detail
     assert server.requests == []
@@ -114,21 +115,12 @@ class _ClosingAfterEach(BaseHTTPRequestHandler):
 
 def test_a_connection_the_server_dropped_while_idle_is_not_used_again() -> None:
     with serving(ThreadingHTTPServer(("127.0.0.1", 0), _ClosingAfterEach)) as server:
-        downloader = _downloader()
-        url = f"http://127.0.0.1:{server.server_address[1]}/image/red"
-        try:
-            results = [attempt_once(downloader, url) for _ in range(4)]
-        finally:
-            downloader.close()
+        results = _fetch(f"http://127.0.0.1:{server.server_address[1]}/image/red", times=4)
     assert [(r.reason, r.body) for r in results] == [(None, RED)] * 4
 
 
 def test_paths_go_out_percent_encoded_and_escapes_stay_as_they_are(server: TestServer) -> None:
-    downloader = _downloader()
-    try:
-        result = attempt_once(downloader, server.url("/no-such/grün?name=bild+ä&x=%20"))
-    finally:
-        downloader.close()
+    (result,) = _fetch(server.url("/no-such/grün?name=bild+ä&x=%20"))
     assert result.reason == "download_http_404", result.detail  # no such route on the server
     assert server.requests[-1] == "/no-such/gr%C3%BCn?name=bild+%C3%A4&x=%20"
 
@@ -187,10 +179,6 @@ def refusing_port() -> Iterator[int]:
 
 
 def test_a_refused_connection_is_a_connection_error(refusing_port: int) -> None:
-    downloader = _downloader()
-    try:
-        result = attempt_once(downloader, f"http://127.0.0.1:{refusing_port}/image/red")
-    finally:
-        downloader.close()
+    (result,) = _fetch(f"http://127.0.0.1:{refusing_port}/image/red")
     assert result.reason == "download_connection_error"
     assert result.detail.startswith(f"cannot connect to 127.0.0.1:{refusing_port}: ")
