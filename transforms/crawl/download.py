@@ -502,7 +502,9 @@ def _read_block(response: Response, deadline: float, read_timeout: float) -> byt
             ) from None
         raise _Failure("download_timeout", f"read timed out after {read_timeout:g} s") from None
     except IncompleteRead as error:
-        detail = f"IncompleteRead({response.received} bytes read, {error.expected} more expected)"
+        expected = error.expected  # None: a chunked body
+        more = "before its last chunk" if expected is None else f"{expected} more expected"
+        detail = f"IncompleteRead({response.received} bytes read, {more})"
         raise _Failure("download_incomplete", detail) from None
     except (HTTPException, OSError) as error:
         raise _Failure("download_connection_error", str(error) or type(error).__name__) from None

@@ -119,6 +119,63 @@ def test_a_connection_the_server_dropped_while_idle_is_not_used_again() -> None:
     assert [(r.reason, r.body) for r in results] == [(None, RED)] * 4
 
 
+class _Framings(BaseHTTPRequestHandler):
+    """The ways a body's end is told besides Content-Length: chunks, and closing."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.connections_seen.add(self.client_address)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        if self.path == "/close-delimited":
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(RED)
+            self.close_connection = True
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        pieces = [RED[:50], RED[50:]]
+        if self.path == "/chunked-cut":
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(pieces[0]), pieces[0]))
+            self.wfile.write(b"%x\r\n%s" % (len(pieces[1]), pieces[1][:5]))  # then hangs up
+            self.close_connection = True
+            return
+        for piece in pieces:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.write(b"0\r\n\r\n")
+
+
+@pytest.fixture
+def framings() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Framings)
+    server.connections_seen = set()
+    with serving(server) as running:
+        yield running
+
+
+def test_chunked_bodies_are_whole_and_leave_the_connection_for_the_next(framings) -> None:
+    results = _fetch(f"http://127.0.0.1:{framings.server_address[1]}/chunked", times=3)
+    assert [(r.reason, r.body) for r in results] == [(None, RED)] * 3
+    assert len(framings.connections_seen) == 1
+
+
+def test_a_chunked_body_cut_short_is_incomplete(framings) -> None:
+    (result,) = _fetch(f"http://127.0.0.1:{framings.server_address[1]}/chunked-cut")
+    assert result.reason == "download_incomplete"
+    assert result.detail == "IncompleteRead(55 bytes read, before its last chunk)"
+
+
+def test_a_body_that_ends_with_the_connection_is_whole(framings) -> None:
+    results = _fetch(f"http://127.0.0.1:{framings.server_address[1]}/close-delimited", times=2)
+    assert [(r.reason, r.body) for r in results] == [(None, RED)] * 2
+    assert len(framings.connections_seen) == 2  # each closed, none reused
+
+
 def test_paths_go_out_percent_encoded_and_escapes_stay_as_they_are(server: TestServer) -> None:
     (result,) = _fetch(server.url("/no-such/grün?name=bild+ä&x=%20"))
     assert result.reason == "download_http_404", result.detail  # no such route on the server
