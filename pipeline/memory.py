@@ -10,27 +10,22 @@ its threads and each Fetch worker in its ``setup``.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
+
+from paircurate.transforms.crawl.allocator import ARENAS, M_ARENA_MAX, glibc_mallopt
 
 log = logging.getLogger(__name__)
 
-_M_ARENA_MAX = -8  # from glibc's malloc.h
 _limited = False
 
 
-def limit_malloc_arenas(arenas: int = 2) -> bool:
+def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     """Cap glibc's malloc arenas for threads started from now on; a no-op elsewhere."""
     global _limited
     if _limited:
         return True
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        _limited = bool(libc.mallopt(_M_ARENA_MAX, arenas))
+        _limited = glibc_mallopt()(M_ARENA_MAX, arenas) == 1
     except (OSError, AttributeError):
         return False
     log.debug("malloc arenas capped at %d: %s", arenas, _limited)

@@ -14,8 +14,9 @@ the mmap one), so freed image buffers stay in the heap for the next image.
 Both are needed: setting one alone turns off glibc's adjustment of the other
 and faults more than before. Each of glibc's heaps (arenas; by default up to
 eight per core, one taken by each busy thread) may then keep that much free,
-so the arenas are capped at two: a few large allocations per image contend
-little for them. A process whose environment already sets a threshold
+so the arenas are capped at two (the cap pipeline/memory.py gives every Fetch
+worker, through ``glibc_mallopt`` here): a few large allocations per image
+contend little for them. A process whose environment already sets a threshold
 (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``) keeps its own
 thresholds, one that sets ``MALLOC_ARENA_MAX`` its own arenas, and other C
 libraries are left as they are.
@@ -31,7 +32,7 @@ MMAP_THRESHOLD = 32 * 2**20
 TRIM_THRESHOLD = 32 * 2**20
 ARENAS = 2
 # glibc's malloc.h
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 _THRESHOLD_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 _ARENA_ENVIRONMENT = "MALLOC_ARENA_MAX"
 
@@ -55,16 +56,16 @@ def keep_image_buffers() -> bool:
             return False
         settings = [(_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)]
         if _ARENA_ENVIRONMENT not in os.environ:
-            settings.insert(0, (_M_ARENA_MAX, ARENAS))
-        mallopt = _mallopt()
+            settings.insert(0, (M_ARENA_MAX, ARENAS))
+        mallopt = glibc_mallopt()
         if not all(mallopt(option, value) == 1 for option, value in settings):
             return False
         _set_in = os.getpid()
         return True
 
 
-def _mallopt():
-    """glibc's ``mallopt``, typed."""
+def glibc_mallopt():
+    """glibc's ``mallopt``, typed; raises AttributeError where the C library has none."""
     function = ctypes.CDLL(None).mallopt
     function.argtypes, function.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     return function

@@ -55,7 +55,7 @@ def calls(monkeypatch) -> list[tuple[int, int]]:
 
     monkeypatch.setattr(allocator, "_set_in", None)
     monkeypatch.setattr(allocator, "_glibc", lambda: True)
-    monkeypatch.setattr(allocator, "_mallopt", lambda: mallopt)
+    monkeypatch.setattr(allocator, "glibc_mallopt", lambda: mallopt)
     for name in ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     return made
@@ -65,7 +65,7 @@ THRESHOLDS = [
     (allocator._M_MMAP_THRESHOLD, allocator.MMAP_THRESHOLD),
     (allocator._M_TRIM_THRESHOLD, allocator.TRIM_THRESHOLD),
 ]
-ARENA_CAP = (allocator._M_ARENA_MAX, allocator.ARENAS)
+ARENA_CAP = (allocator.M_ARENA_MAX, allocator.ARENAS)
 
 
 def test_sets_both_thresholds_and_the_arena_cap_once(calls) -> None:
@@ -94,6 +94,6 @@ def test_other_c_libraries_are_left_alone(calls, monkeypatch) -> None:
 
 
 def test_a_refused_setting_is_not_taken_as_set(calls, monkeypatch) -> None:
-    monkeypatch.setattr(allocator, "_mallopt", lambda: lambda option, value: 0)
+    monkeypatch.setattr(allocator, "glibc_mallopt", lambda: lambda option, value: 0)
     assert not allocator.keep_image_buffers()
     assert allocator._set_in is None
