@@ -24,8 +24,9 @@ would time the contenders unequally. The contenders:
   runs start them (and as img2dataset runs a process per core): each a
   process of its own with ``fetch_many``, a ``Downloader``, its share of the
   threads and of the URLs (a contiguous slice, as img2dataset's shards), the
-  image work in its download threads (``--image-processes 0``, what the job
-  chooses on those runners), writing its own tar; timed inside the work, from
+  image work in its download threads, two images at once (``--image-processes
+  0`` and ``--image-threads 2``, what the job chooses on those runners),
+  writing its own tar; timed inside the work, from
   the first worker's start (its imports done, its downloader built) to the
   last worker's tar closed, as the anchor's shards are timed;
 - ours_one_worker: one worker, as the local in-process runner runs Fetch by
@@ -83,6 +84,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from memory import children, descendants, peak_rss_mb  # noqa: E402 - bench scripts run as files, not as a package
 from shared_data import DATA  # noqa: E402 - bench scripts run as files, not as a package
 
+from paircurate.pipeline.crawl.fetch_chunks import PER_CORE_WORKER_IMAGE_THREADS  # noqa: E402
 from paircurate.transforms.crawl.fetch_many import usable_cores  # noqa: E402
 from paircurate.transforms.crawl.image_pool import pool_size  # noqa: E402
 
@@ -251,9 +253,18 @@ class PeakSampler(threading.Thread):
 
 
 def run_ours(
-    urls: list[str], threads: int, out_dir: str, image_processes: int, shard: int = 0
+    urls: list[str],
+    threads: int,
+    out_dir: str,
+    image_processes: int,
+    shard: int = 0,
+    image_threads: int = 0,
 ) -> dict:
-    """One Fetch worker over ``urls``, writing shard ``shard``; ``start`` to ``end`` is its work."""
+    """One Fetch worker over ``urls``, writing shard ``shard``; ``start`` to ``end`` is its work.
+
+    Without image processes, ``image_threads`` of its threads do image work at once
+    (0: one per core), as ``--image-threads`` sets it.
+    """
     from paircurate.schemas.config import DownloadConfig, ImageConfig
     from paircurate.transforms.crawl.download import Downloader
     from paircurate.transforms.crawl.fetch_many import fetch_many
@@ -274,7 +285,7 @@ def run_ours(
     with open(os.path.join(out_dir, f"{shard:05d}.tar"), "wb") as stream:
         tar = TarWriter(stream)  # the Fetch stage's own writer
         pairs = ((f"{shard:04d}{i:05d}", url) for i, url in enumerate(urls))
-        for result in fetch_many(pairs, downloader, image, threads, pool):
+        for result in fetch_many(pairs, downloader, image, threads, pool, image_threads):
             if result.image is not None:
                 ok += 1
                 tar.add(f"{result.uid}.jpg", result.image)
@@ -296,7 +307,11 @@ def run_ours_per_core(urls: list[str], threads: int, out_dir: str, workers: int)
     # Fresh interpreters, as a runner's workers are; they import what they need.
     with multiprocessing.get_context("spawn").Pool(workers) as processes:
         shards = processes.starmap(
-            run_ours, [(part, threads // workers, out_dir, 0, i) for i, part in enumerate(slices)]
+            run_ours,
+            [
+                (part, threads // workers, out_dir, 0, i, PER_CORE_WORKER_IMAGE_THREADS)
+                for i, part in enumerate(slices)
+            ],
         )
         processes.close()
         processes.join()

@@ -37,7 +37,11 @@ from paircurate.pipeline.compliance.exclude import (
     MatchImages,
     ReadSources,
 )
-from paircurate.pipeline.crawl.fetch_chunks import FetchChunkDoFn, image_processes_for
+from paircurate.pipeline.crawl.fetch_chunks import (
+    FetchChunkDoFn,
+    image_processes_for,
+    image_threads_for,
+)
 from paircurate.pipeline.dedup.find_duplicates import FindDuplicates
 from paircurate.pipeline.grouping import GroupRows
 from paircurate.pipeline.ingest.caption_step import Captions
@@ -69,8 +73,9 @@ def fetch_fingerprint(config: JobConfig) -> str:
         "text_only": config.output.text_only,
         "raw_format": RAW_FORMAT,
     }
-    for concurrency in ("download_threads", "image_processes", "max_bytes_in_flight"):
-        options["download"].pop(concurrency)
+    concurrency = ("download_threads", "image_processes", "image_threads", "max_bytes_in_flight")
+    for name in concurrency:
+        options["download"].pop(name)
     text = json.dumps(options, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -121,8 +126,12 @@ class Fetch(beam.PTransform):
         self.config, self.raw, self.codec, self.chunks = config, raw, codec, chunks
 
     def expand(self, rows):
-        processes = image_processes_for(self.config.download.image_processes, rows.pipeline)
-        download = replace(self.config.download, image_processes=processes)
+        requested = self.config.download
+        download = replace(
+            requested,
+            image_processes=image_processes_for(requested.image_processes, rows.pipeline),
+            image_threads=image_threads_for(requested.image_threads, rows.pipeline),
+        )
         config = replace(self.config, download=download)
         fetcher = FetchChunkDoFn(config, self.raw, self.codec.schema)
         return (

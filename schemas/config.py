@@ -139,6 +139,13 @@ class DownloadConfig:
         "in-process runner with one worker, and none on runners that already run a worker "
         "per core",
     )
+    image_threads: int = opt(
+        -1,
+        "images a worker process decodes, checks and re-encodes at once in its download "
+        "threads, where it has no image processes; 0: one per core it may use; -1 (auto): 0 "
+        "where one process runs every Fetch thread, 2 on runners that run a worker process "
+        "per core (set it to the cores per process where a runner runs fewer processes)",
+    )
     connect_timeout: float = opt(5.0, "seconds allowed to open a connection")
     timeout: float = opt(10.0, "seconds allowed to wait for the response and between bytes read")
     deadline: float = opt(
@@ -211,6 +218,7 @@ class DownloadConfig:
     def __post_init__(self) -> None:
         _require(self.download_threads >= 1, "--download-threads must be at least 1")
         _require(self.image_processes >= -1, "--image-processes must be -1 (auto), 0 or more")
+        _require(self.image_threads >= -1, "--image-threads must be -1 (auto), 0 or more")
         for name in ("connect_timeout", "timeout", "deadline"):
             _require(
                 getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive (seconds)"

@@ -45,6 +45,9 @@ from paircurate.transforms.output.store import RawStore, image_member
 
 log = logging.getLogger(__name__)
 
+# Images a worker process decodes at once where a runner runs a worker process per core.
+PER_CORE_WORKER_IMAGE_THREADS = 2
+
 
 def row_identity(row: dict[str, Any]) -> tuple[str, str, int]:
     return (row["uid"], row["source"], row["row_number"])
@@ -76,22 +79,41 @@ class Progress:
             )
 
 
+def one_fetch_process(pipeline: beam.Pipeline) -> bool:
+    """Whether one process runs every Fetch thread: the local runner's in-memory and
+    multi-threading modes. Its multi-processing mode and Dataflow run a worker process
+    per core, and so do Flink, Spark and portable runs, which
+    ``runners.apply_worker_parallelism`` gives ``--sdk_worker_parallelism=0`` (one per
+    core of each node) unless the user set it."""
+    local = isinstance(pipeline.runner, (FnApiRunner, DirectRunner, SwitchingDirectRunner))
+    mode = pipeline.options.view_as(DirectOptions).direct_running_mode
+    return local and mode != "multi_processing"
+
+
 def image_processes_for(requested: int, pipeline: beam.Pipeline) -> int:
     """``--image-processes`` as a number: -1 (auto) becomes a pool where it helps.
 
-    The local runner in one process (its in-memory and multi-threading modes)
-    runs every Fetch thread under one GIL, so a pool of image processes lets the
-    image work use the cores. Its multi-processing mode and Dataflow run a
-    worker process per core, and so do Flink, Spark and portable runs, which
-    ``runners.apply_worker_parallelism`` gives ``--sdk_worker_parallelism=0``
-    (one per core of each node) unless the user set it: a pool there would
-    only oversubscribe them.
+    Where one process runs every Fetch thread, they all share one GIL, so a pool
+    of image processes lets the image work use the cores. Where a worker process
+    runs per core, a pool would only oversubscribe them.
     """
     if requested >= 0:
         return requested
-    local = isinstance(pipeline.runner, (FnApiRunner, DirectRunner, SwitchingDirectRunner))
-    mode = pipeline.options.view_as(DirectOptions).direct_running_mode
-    return pool_size(usable_cores()) if local and mode != "multi_processing" else 0
+    return pool_size(usable_cores()) if one_fetch_process(pipeline) else 0
+
+
+def image_threads_for(requested: int, pipeline: beam.Pipeline) -> int:
+    """``--image-threads`` as a number: -1 (auto) becomes what one process's cores allow.
+
+    One process that runs every Fetch thread may use all its cores (0). A
+    worker process per core gets two images at once, which its concurrent
+    bundles share: one can decode while the other waits for the GIL in the
+    Python steps, and the decoded images a node holds grow with its cores, not
+    with their square as one per core in each process would make them.
+    """
+    if requested >= 0:
+        return requested
+    return 0 if one_fetch_process(pipeline) else PER_CORE_WORKER_IMAGE_THREADS
 
 
 class FetchChunkDoFn(beam.DoFn):
@@ -213,7 +235,12 @@ class FetchChunkDoFn(beam.DoFn):
             pairs = ((uid, group[0]["url"]) for uid, group in sorted(groups.items()))
             threads = self.config.download.download_threads
             results = fetch_many(
-                pairs, self.downloader, self.config.image, threads, self.image_pool
+                pairs,
+                self.downloader,
+                self.config.image,
+                threads,
+                self.image_pool,
+                self.config.download.image_threads,
             )
             for result in results:
                 for row in groups[result.uid]:

@@ -9,9 +9,12 @@ for 30 s of quiet does not stall the threads that fetch from the others.
 
 Downloads wait on the network and want many threads; decoding and resizing want
 the CPU. Given an ``ImagePool``, each thread hands its body to the pool's
-processes and waits; without one, only as many threads as there are cores
-process images at once: more would just take turns with the GIL and the caches
-(bench/download.py measures it), while the others keep downloading.
+processes and waits; without one, only ``image_threads`` threads of the whole
+process work on images at once (``image_slots``): more would just take turns
+with the GIL and the caches (bench/download.py measures it), while the others
+keep downloading. The slots belong to the process, not to one call, because a
+Beam worker runs several bundles at once, each with its own ``fetch_many``: a
+count per call would multiply the decoded images held at once by the bundles.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +57,25 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_SLOTS: dict[int, threading.BoundedSemaphore] = {}
+_SLOTS_LOCK = threading.Lock()
+
+
+def image_slots(count: int) -> threading.BoundedSemaphore:
+    """The process's semaphore of ``count`` image jobs (0: one per usable core), one per count.
+
+    Every ``fetch_many`` call in the process that asks for the same count
+    shares it, so concurrent bundles together stay within it.
+    """
+    if count < 0:
+        raise ValueError(f"image slots must be 0 (one per core) or more, not {count}")
+    count = count or usable_cores()
+    with _SLOTS_LOCK:
+        if count not in _SLOTS:
+            _SLOTS[count] = threading.BoundedSemaphore(count)
+        return _SLOTS[count]
+
+
 @dataclass(order=True)
 class _Retry:
     """A pair waiting for its next attempt, until ``due`` (time.monotonic)."""
@@ -69,7 +90,7 @@ def _attempt(
     progress: UrlAttempts,
     downloader: Downloader,
     image_config: ImageConfig,
-    image_slots: threading.Semaphore | None,
+    slots: threading.Semaphore,
     image_pool: ImagePool | None,
 ) -> FetchResult | _Retry:
     """One attempt at a pair: its result, or when to try again."""
@@ -77,14 +98,14 @@ def _attempt(
         download, wait = downloader.attempt(progress, held)
         if wait is not None:
             return _Retry(time.monotonic() + wait, uid, progress)
-        return _measure(uid, download, image_config, image_slots, image_pool)
+        return _measure(uid, download, image_config, slots, image_pool)
 
 
 def _measure(
     uid: str,
     download: DownloadResult,
     image_config: ImageConfig,
-    image_slots: threading.Semaphore | None,
+    slots: threading.Semaphore,
     image_pool: ImagePool | None,
 ) -> FetchResult:
     """The pair's result from its final download, with the image work done."""
@@ -101,7 +122,7 @@ def _measure(
     if image_pool is not None:
         image = image_pool.process(download.body, image_config)
     else:
-        with image_slots if image_slots is not None else nullcontext():
+        with slots:
             image = process_image(download.body, image_config)
     measured.update(image.measurements())
     measured["reason"], measured["reason_detail"] = image.reason, image.detail
@@ -114,8 +135,12 @@ def fetch_many(
     image_config: ImageConfig,
     threads: int,
     image_pool: ImagePool | None = None,
+    image_threads: int = 0,
 ) -> Iterator[FetchResult]:
     """Fetch (uid, url) pairs concurrently; results come in completion order.
+
+    Without ``image_pool``, the image work runs in the download threads, at most
+    ``image_threads`` at once across the process (0: one per usable core).
 
     Finished attempts report themselves on a queue: one put and one get per
     attempt, where waiting on the whole window would touch every pending future
@@ -125,7 +150,7 @@ def fetch_many(
     if image_pool is None:
         keep_image_buffers()  # the image work runs in this process's threads
     window = 2 * threads
-    image_slots = threading.BoundedSemaphore(usable_cores())
+    slots = image_slots(image_threads)
     finished: queue.SimpleQueue[Future[FetchResult | _Retry]] = queue.SimpleQueue()
     waiting: list[_Retry] = []
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fetch") as pool:
@@ -134,7 +159,7 @@ def fetch_many(
         def submit(uid: str, progress: UrlAttempts) -> None:
             nonlocal in_flight
             future = pool.submit(
-                _attempt, uid, progress, downloader, image_config, image_slots, image_pool
+                _attempt, uid, progress, downloader, image_config, slots, image_pool
             )
             future.add_done_callback(finished.put)
             in_flight += 1

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from paircurate.schemas.config import DownloadConfig, ImageConfig
+from paircurate.transforms.crawl import fetch_many as fetch
 from paircurate.transforms.crawl.download import Downloader
 from paircurate.transforms.crawl.fetch_many import FetchResult, fetch_many
 
@@ -173,3 +177,45 @@ def test_the_byte_budget_counts_bodies_until_their_image_is_done(server: TestSer
     body = results[0].measurements["bytes"]
     assert body <= downloader.budget.peak <= 4 * body
     assert downloader.budget.used == 0
+
+
+def test_image_work_in_threads_stays_within_the_process_slots_across_calls(
+    server: TestServer, downloader: Downloader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two fetch_many calls at once (two bundles of one worker) share the process's slots."""
+    lock, busy, peak = threading.Lock(), [0], [0]
+    real = fetch.process_image
+
+    def counted(body, config):
+        with lock:
+            busy[0] += 1
+            peak[0] = max(peak[0], busy[0])
+        time.sleep(0.02)  # long enough for the other threads to pile up at the slots
+        try:
+            return real(body, config)
+        finally:
+            with lock:
+                busy[0] -= 1
+
+    monkeypatch.setattr(fetch, "process_image", counted)
+    url = server.url("/image/red")
+
+    def bundle(name: str) -> list[FetchResult]:
+        pairs = [(f"{name}-{i}", url) for i in range(10)]
+        return list(fetch_many(pairs, downloader, IMAGE_CONFIG, threads=8, image_threads=2))
+
+    with ThreadPoolExecutor(2) as bundles:
+        results = [r for done in bundles.map(bundle, ("a", "b")) for r in done]
+    assert len(results) == 20 and all(r.reason is None for r in results)
+    assert peak[0] == 2  # not 2 per call, and the slots were used
+
+
+def test_image_slots_are_one_per_count_per_process_and_zero_means_every_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fetch.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert fetch.image_slots(0) is fetch.image_slots(3)
+    assert fetch.image_slots(2) is fetch.image_slots(2)
+    assert fetch.image_slots(2) is not fetch.image_slots(3)
+    with pytest.raises(ValueError, match="0 \\(one per core\\) or more"):
+        fetch.image_slots(-1)
