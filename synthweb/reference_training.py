@@ -385,7 +385,9 @@ def separation(vectors: np.ndarray, scenes: Sequence[Any], scene_ids: Sequence[i
     ``DESCRIBED`` equal; only the objects' jitter, tints and grain differ) are
     counted apart, as ``same_description``: no label tells them apart, so they
     are not distinct labelled scenes. The ``large_`` figures count only pairs of
-    two scenes of large objects.
+    two scenes of large objects. ``one_attribute_max`` is, per attribute, the
+    closest two distinct scenes that differ in that attribute alone: which
+    differences the embedding does not see.
     """
     similarity = vectors @ vectors.T
     first, second = np.triu_indices(len(vectors), k=1)
@@ -402,6 +404,9 @@ def separation(vectors: np.ndarray, scenes: Sequence[Any], scene_ids: Sequence[i
         background[first] != background[second]
     )
     both_large = large[first] & large[second]
+    attributes = np.array([description(scene) for scene in scenes], dtype=object)
+    differs = attributes[first] != attributes[second]  # (pairs, attributes)
+    alone = distinct & (differs.sum(axis=1) == 1)
 
     def top(mask: np.ndarray) -> float | None:
         return round(float(cosine[mask].max()), 4) if mask.any() else None
@@ -422,6 +427,9 @@ def separation(vectors: np.ndarray, scenes: Sequence[Any], scene_ids: Sequence[i
         "large_distinct_max": {
             name: top(distinct & both_large & (differ == n))
             for n, name in enumerate(DISTINCT_CLASSES)
+        },
+        "one_attribute_max": {
+            name: top(alone & differs[:, column]) for column, name in enumerate(DESCRIBED)
         },
     }
 

@@ -155,6 +155,17 @@ def test_separation_ranges_copies_and_distinct_scenes_by_shared_colours() -> Non
     # row 4 shows small objects, so it is left out of the large_ figures
     assert result["large_distinct_max"]["both_colours_differ"] is None
     assert result["large_distinct_max"]["one_colour_differs"] == cosine[20]
+    # Pairs of distinct scenes that differ in one attribute alone: rows 0-1 and 2 (shape),
+    # rows 0-1 and 3 (background); every other distinct pair differs in more.
+    assert result["one_attribute_max"] == {
+        "shape": cosine[4],  # rows 2 and 5 count too: row 5 has row 0's description
+        "colour": None,
+        "count": None,
+        "size": None,
+        "position": None,
+        "background": cosine[20],  # rows 1 and 3 (rows 0 and 3, 5 and 3: 30, 29 degrees)
+        "background_style": None,
+    }
 
 
 def test_image_and_text_embeddings_are_unit_rows_that_score_pairs_multiplies(scorer) -> None:
