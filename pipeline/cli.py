@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"report takes one DIR, then Beam's options: {' '.join(unknown)}")
         return report_command(args.output, args.images, rest)
     try:
-        from paircurate.pipeline.demo import run_demo, summary_text
+        from paircurate.pipeline.demo import DEMO_PORT, run_demo, summary_text
 
         if args.command == "run":
             from paircurate.pipeline.run import run
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
             stats = retry_failed(args.output, rest)
         else:
-            stats = run_demo(args.output, args.pairs, args.seed, rest)
+            stats = run_demo(args.output, args.pairs, args.seed, rest, port=DEMO_PORT)
         if stats is None:  # --output_executable_path: nothing has run yet
             print("the job is written as a jar; it runs when that jar is submitted")
             return 0

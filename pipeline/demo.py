@@ -6,8 +6,10 @@ tests and ``bench/e2e.py`` take.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 
 from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.run import parse_args, run_job
@@ -18,6 +20,10 @@ log = logging.getLogger(__name__)
 # Rules the demo turns on so that its labelled tiny and extreme-aspect images show
 # up as drops, and a short timeout for its slow hosts; a real run sets its own.
 DEMO_DEFAULTS = ["--min-image-size", "64", "--max-aspect-ratio", "4", "--timeout", "3"]
+# Where `paircurate demo` serves its synthetic web when the port is free. uids hash the
+# URL, port included, and the keeper of equal near-duplicates is the smallest uid: on one
+# port, two demos of the same seed keep the same rows.
+DEMO_PORT = 8631
 
 
 def demo_defaults() -> list[str]:
@@ -36,11 +42,15 @@ def run_demo(
     extra_args: list[str] = (),
     mix: WebMix | None = None,
     slow_seconds: float = 6.0,
+    port: int = 0,
 ) -> dict:
-    """Generate and serve ``pairs`` rows, run the job on them, return its stats."""
+    """Generate and serve ``pairs`` rows, run the job on them, return its stats.
+
+    The web is served on ``port`` if it is free, else on any free one (0: any).
+    """
     web = SyntheticWeb(pairs, seed=seed, mix=mix or WebMix())
     fs.makedirs(os.path.join(output, "input"))
-    with SyntheticWebServer(web, slow_seconds=slow_seconds) as server:
+    with serve(web, slow_seconds, port) as server:
         manifest = write_manifest(
             web, server.base_url, os.path.join(output, "input", "manifest.parquet")
         )
@@ -54,6 +64,26 @@ def run_demo(
         ]  # fmt: skip
         config, beam_args = parse_args(argv)
         return run_job(config, beam_args)
+
+
+@contextlib.contextmanager
+def serve(web: SyntheticWeb, slow_seconds: float, port: int) -> Iterator[SyntheticWebServer]:
+    """The web served on ``port``, or on a free port where that one is taken."""
+    try:
+        server = SyntheticWebServer(web, port=port, slow_seconds=slow_seconds).start()
+    except OSError as error:
+        if not port:
+            raise
+        log.warning(
+            "port %d is taken (%s); serving the demo on a free port, so its uids, and which "
+            "of two equal near-duplicates it keeps, differ from a demo on port %d",
+            port, error.strerror, port,
+        )  # fmt: skip
+        server = SyntheticWebServer(web, slow_seconds=slow_seconds).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def summary_text(stats: dict, output: str) -> str:

@@ -149,9 +149,13 @@ class SyntheticWebServer:
         """Bind (port 0 picks a free port) and serve in a daemon thread."""
         if self._thread is not None:
             raise RuntimeError("server already running")
-        self._pool = ThreadPoolExecutor(self.render_threads, thread_name_prefix="synthweb-render")
-        address = (self.host, self.port)
-        self._server = _Server(address, self.web, self.slow_seconds, self._pool)
+        pool = ThreadPoolExecutor(self.render_threads, thread_name_prefix="synthweb-render")
+        try:
+            self._server = _Server((self.host, self.port), self.web, self.slow_seconds, pool)
+        except OSError:  # the port is taken: nothing started
+            pool.shutdown()
+            raise
+        self._pool = pool
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
