@@ -169,10 +169,13 @@ class DownloadConfig:
         30.0,
         "longest wait before a retry, in seconds; a Retry-After asking for more gives up at once",
     )
-    max_per_host: int = opt(16, "concurrent requests to one host name, at most")
+    max_per_host: int = opt(
+        16, "concurrent requests to one host name from one worker process, at most"
+    )
     max_bytes_in_flight: int = opt(
         256_000_000,
-        "response bytes a worker holds at once, being read or waiting for the image work; "
+        "response bytes a worker process holds at once, being read or waiting for the image "
+        "work; "
         "new downloads wait while they reach it (a body already being read may pass it, "
         "by at most --max-bytes)",
     )

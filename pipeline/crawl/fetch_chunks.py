@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,12 +39,17 @@ from paircurate.schemas.records import MEASURED
 from paircurate.transforms.crawl.download import Downloader
 from paircurate.transforms.crawl.fetch_many import fetch_many, usable_cores
 from paircurate.transforms.crawl.image_pool import ImagePool, pool_size, shared_image_pool
+from paircurate.transforms.crawl.shared import SharedByKey
 from paircurate.transforms.dedup.url_dedup import by_url, split_url_duplicates
 from paircurate.transforms.ingest.inputs import number_repeats
 from paircurate.transforms.output.shards import TarWriter, shard_name
 from paircurate.transforms.output.store import RawStore, image_member
 
 log = logging.getLogger(__name__)
+
+# One downloader per job in each worker process: its byte budget, per-host cap, connections
+# and robots.txt and TDMRep answers bound and serve the process, not one bundle.
+DOWNLOADERS: SharedByKey[Downloader] = SharedByKey(Downloader.close)
 
 # Images a worker process decodes at once where a runner runs a worker process per core.
 PER_CORE_WORKER_IMAGE_THREADS = 2
@@ -136,20 +142,24 @@ class FetchChunkDoFn(beam.DoFn):
         self.images = Metrics.counter("paircurate", "fetch_images")
         self.retried = Metrics.counter("paircurate", "fetch_rows_retried")
         self.recovered = Metrics.counter("paircurate", "fetch_rows_recovered")
+        # Copies of this DoFn in one worker process (concurrent bundles) share a downloader.
+        self.job_token = uuid.uuid4().hex
         self.downloader: Downloader | None = None
         self.image_pool: ImagePool | None = None
 
     def setup(self) -> None:
         limit_malloc_arenas()
         if not self.config.output.text_only:
-            self.downloader = Downloader(self.config.download)
+            config = self.config.download
+            self.downloader = DOWNLOADERS.acquire(self.job_token, lambda: Downloader(config))
             processes = self.config.download.image_processes
             if processes > 0:
                 self.image_pool = shared_image_pool(processes)
 
     def teardown(self) -> None:
         if self.downloader is not None:
-            self.downloader.close()
+            self.downloader = None
+            DOWNLOADERS.release(self.job_token)
 
     def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[int]:
         chunk, rows = element
