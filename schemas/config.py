@@ -174,10 +174,9 @@ class DownloadConfig:
     )
     max_bytes_in_flight: int = opt(
         256_000_000,
-        "response bytes a worker process holds at once, being read or waiting for the image "
-        "work; "
-        "new downloads wait while they reach it (a body already being read may pass it, "
-        "by at most --max-bytes)",
+        "response bytes a worker process holds at once, being read or waiting for the "
+        "image work; new downloads wait while they reach it (a body already being read "
+        "may pass it, by at most --max-bytes)",
     )
     user_agent: str = opt(
         "Mozilla/5.0 (compatible; paircurate/0.1)",
