@@ -17,9 +17,10 @@ flag and the file already.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
@@ -44,30 +45,35 @@ def check_list_files(config: ComplianceConfig) -> None:
 
 def check_exclude_list(spec: str) -> None:
     """Parse ``--exclude SPEC`` and the header and first entries of its file."""
-    try:
+    reading = [spec]
+    with _one_line_errors("--exclude", ExclusionListError, "a list", reading):
         parsed = ListSpec.parse(spec)
+        reading.append(parsed.path)
         with fs.open_read(parsed.path) as stream:
             _consume(read_entries(stream, parsed))
-    except ExclusionListError as error:
-        raise ConfigError(_flagged("--exclude", str(error))) from None
-    except _UNREADABLE as error:
-        raise ConfigError(
-            f"--exclude {spec}: cannot be read as a list: {_one_line(error)}"
-        ) from None
 
 
 def check_eval_set(location: str) -> None:
     """List ``--decontaminate LOCATION`` and read the first images of its first file."""
-    path = location
+    reading = [location]
+    with _one_line_errors("--decontaminate", EvalSetError, "an evaluation set", reading):
+        reading.append(eval_files(fs.FILES, location)[0])
+        _consume(read_eval_file(fs.FILES, reading[-1]))
+
+
+@contextlib.contextmanager
+def _one_line_errors(
+    flag: str, parse_error: type[Exception], what: str, reading: list[str]
+) -> Iterator[None]:
+    """A parser's error, or a file that cannot be read (the last one in ``reading``), as a
+    ConfigError of one line that starts with the flag."""
     try:
-        path = eval_files(fs.FILES, location)[0]
-        _consume(read_eval_file(fs.FILES, path))
-    except EvalSetError as error:
-        raise ConfigError(_flagged("--decontaminate", str(error))) from None
+        yield
+    except parse_error as error:
+        raise ConfigError(_flagged(flag, str(error))) from None
     except _UNREADABLE as error:
-        raise ConfigError(
-            f"--decontaminate {path}: cannot be read as an evaluation set: {_one_line(error)}"
-        ) from None
+        message = f"{flag} {reading[-1]}: cannot be read as {what}: {_one_line(error)}"
+        raise ConfigError(message) from None
 
 
 def _consume(items: Iterable) -> None:
