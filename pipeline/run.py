@@ -22,6 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from paircurate.pipeline import filesystem as fs
+from paircurate.pipeline.compliance.checks import check_list_files
 from paircurate.pipeline.ingest.read import plan_inputs
 from paircurate.pipeline.job import build
 from paircurate.pipeline.memory import limit_malloc_arenas
@@ -137,6 +138,7 @@ def run_job(
     pipeline = test_pipeline or make_pipeline(list(beam_args))
     check_paths_reach_workers(config, pipeline.runner, pipeline.options)
     check_clip(config, beam_args)  # the model's name, tag and weights; loads no model
+    check_list_files(config.compliance)  # the top of every removal list and evaluation set
     plan = plan_inputs(config.inputs)
     log.info("reading %d input file(s)", len(plan.files))
     run_info = {"options": recorded_options(config), "versions": package_versions()}

@@ -26,8 +26,10 @@ from paircurate.transforms.scoring import reference_scorer
 from paircurate.transforms.scoring.clip_names import (
     LOCAL_DIR_PREFIX,
     ClipLoadError,
+    builtin_model_config,
     check_model_name,
     check_pretrained_tag,
+    check_text_library,
     check_weights_at_hand,
     is_model_id,
     local_weights_hint,
@@ -86,6 +88,7 @@ def check_clip_model(clip: ClipConfig, beam_args: Sequence[str]) -> None:
                 )
         return
     check_model_name(name)
+    check_text_library(name, builtin_model_config(name))
     if clip.clip_checkpoint:
         check_checkpoint(clip.clip_checkpoint, name, beam_args)
     elif name == reference_scorer.MODEL_NAME:

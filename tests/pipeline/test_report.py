@@ -45,7 +45,8 @@ return Array.from(document.querySelectorAll('.chart')).map(chart => [
   chart.querySelectorAll('g.trace g.point path, g.trace path.js-line, g.hm image').length,
 ]);
 """
-# Per chart: its name, the box plotly drew (its SVG), its plot area, and its section's box.
+# Per chart: its name, the box plotly drew (its SVG), its plot area, its section's box and
+# its own box (the page's cell for it).
 BOXES_JS = """
 const box = el => {
   const r = el.getBoundingClientRect();
@@ -56,9 +57,26 @@ return Array.from(document.querySelectorAll('.chart:not(.empty)')).map(chart => 
   box(chart.querySelector('svg.main-svg')),
   box(chart.querySelector('g.draglayer .nsewdrag')),
   box(chart.closest('section')),
+  box(chart),
 ]);
 """
 LAYOUT_WIDTHS = (1000, 1400, 1920)
+# A window short enough that the page scrolls from its first chart on, and the 1,200 px one in
+# which a scroll bar that came after the charts were drawn made them spill out of their boxes.
+WINDOW_HEIGHTS = (700, 1200)
+# Narrow every chart's box, and call back once each chart has been laid out again (plotly's
+# relayout event), so that the check needs no waiting of its own; a chart that does not follow
+# its box never calls back, and the script times out.
+NARROW_JS = """
+const done = arguments[arguments.length - 1];
+const plots = Array.from(document.querySelectorAll('.chart:not(.empty) .js-plotly-plot'));
+const laidOut = new Set();
+plots.forEach(plot => plot.once('plotly_relayout', () => {
+  laidOut.add(plot);
+  if (laidOut.size === plots.length) done(laidOut.size);
+}));
+document.querySelector('main').style.maxWidth = arguments[0] + 'px';
+"""
 FUNNEL_JS = """
 const counts = {};
 const count = row => Number(row.querySelector('[data-count]').dataset.count);
@@ -173,18 +191,28 @@ def inside(inner: list[float], outer: list[float]) -> bool:
     )
 
 
+def assert_charts_fit(charts: list, where: str) -> None:
+    """Every chart is drawn inside its own box and its section, with a plot area to see."""
+    assert {name for name, *_ in charts} >= {"clip", "clip-language", "funnel", "reasons"}
+    for name, drawn, plot, section, cell in charts:
+        assert inside(drawn, cell), f"chart {name} {where} spills out of its box: {drawn} {cell}"
+        assert inside(drawn, section), f"chart {name} {where} is drawn outside its section"
+        assert inside(plot, section), f"chart {name} {where}: plot area outside its section"
+        assert plot[2] - plot[0] > 100 and plot[3] - plot[1] > 100, f"chart {name}: no plot area"
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("height", WINDOW_HEIGHTS)
 @pytest.mark.parametrize("width", LAYOUT_WIDTHS)
-def test_demo_report_charts_can_be_seen_at_common_widths(browser, demo_output, width):
-    browser.set_window_size(width, 900)
+def test_demo_report_charts_can_be_seen_at_common_widths(browser, demo_output, width, height):
+    browser.set_window_size(width, height)
     browser.get((demo_output / REPORT_NAME).as_uri())
     browser.execute_script("return document.readyState")
     charts = browser.execute_script(BOXES_JS)
-    assert {name for name, *_ in charts} >= {"clip", "clip-language", "funnel", "reasons"}
-    for name, drawn, plot, section in charts:
-        assert inside(drawn, section), f"chart {name} at {width} px is drawn outside its section"
-        assert inside(plot, section), f"chart {name} at {width} px: plot area outside its section"
-        assert plot[2] - plot[0] > 100 and plot[3] - plot[1] > 100, f"chart {name}: no plot area"
+    assert browser.execute_script(
+        "return document.documentElement.scrollHeight > document.documentElement.clientHeight"
+    )  # the page scrolls
+    assert_charts_fit(charts, f"at {width} x {height} px")
     for index, (name, drawn, *_) in enumerate(charts):
         for other, other_drawn, *_ in charts[index + 1 :]:
             assert not overlap(drawn, other_drawn), f"{name} and {other} overlap at {width} px"
@@ -192,10 +220,27 @@ def test_demo_report_charts_can_be_seen_at_common_widths(browser, demo_output, w
     assert browser.execute_script(
         "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"
     )
-    shot = ARTIFACTS / f"report-demo-{width}.png"
+    shot = ARTIFACTS / f"report-demo-{width}x{height}.png"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.execute_script("document.getElementById('clip').scrollIntoView()")
     assert browser.save_screenshot(str(shot))
+
+
+@pytest.mark.slow
+def test_demo_report_charts_follow_their_boxes(browser, demo_output):
+    """Boxes that narrow after the charts were drawn (what a late scroll bar does, by more):
+    every chart is laid out again inside its box."""
+    browser.set_window_size(1400, 1200)
+    browser.get((demo_output / REPORT_NAME).as_uri())
+    browser.execute_script("return document.readyState")
+    before = {name: cell for name, _, _, _, cell in browser.execute_script(BOXES_JS)}
+    drawn = len(before)
+    # Twice: a resize the page began as it loaded may answer the first narrowing.
+    assert browser.execute_async_script(NARROW_JS, 1200) == drawn
+    assert browser.execute_async_script(NARROW_JS, 1000) == drawn
+    charts = browser.execute_script(BOXES_JS)
+    assert all(cell[2] - cell[0] < before[name][2] - before[name][0] for name, *_, cell in charts)
+    assert_charts_fit(charts, "after their boxes narrowed")
 
 
 @pytest.mark.slow

@@ -1,4 +1,9 @@
-"""Beam's S3 filesystem shares one boto3 client per process and set of S3 options."""
+"""Beam's S3 filesystem shares one boto3 client per process and set of S3 options.
+
+``pipeline/s3_clients.py`` replaces a Beam class (bench/s3_clients.py measures
+what that gains); the guards below fail when Beam changes what the replacement
+relies on: the wrapper's fields and the S3 options that make a client.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from paircurate.pipeline import filesystem as fs  # noqa: E402
-from paircurate.pipeline.s3_clients import share_s3_clients  # noqa: E402
+from paircurate.pipeline.s3_clients import S3_SETTINGS, share_s3_clients  # noqa: E402
 
 
 def options(endpoint: str) -> PipelineOptions:
@@ -82,3 +87,25 @@ def test_concurrent_reads_through_shared_clients_return_each_their_own_bytes(s3)
     for thread in threads:
         thread.join()
     assert read == bodies
+
+
+def test_guard_beams_wrapper_holds_a_client_and_per_download_state_only():
+    """Each wrapper is a shallow copy of a prototype: any field but ``client`` must be
+    per-download state at a value that a copy cannot share by mistake."""
+    beam_client = boto3_client.Client.__mro__[1]
+    prototype = beam_client(options={"s3_endpoint_url": "http://127.0.0.1:9"})
+    fields = {name: value for name, value in vars(prototype).items() if name != "client"}
+    assert fields == {"_download_request": None, "_download_stream": None, "_download_pos": 0}
+    assert prototype.client.meta.service_model.service_name == "s3"
+
+
+def test_guard_every_s3_option_of_beam_is_part_of_the_client_key():
+    """A client is shared between equal settings; an S3 option Beam adds must join the key."""
+    known = {name for name in PipelineOptions([]).get_all_options() if name.startswith("s3_")}
+    assert known == set(S3_SETTINGS)
+
+
+def test_guard_beams_s3io_builds_its_client_through_the_replaced_class():
+    io = s3io.S3IO(options=options("http://127.0.0.1:9"))
+    assert type(io.client) is boto3_client.Client
+    assert boto3_client.Client.shares_boto3_client

@@ -171,6 +171,19 @@ def test_a_local_run_needs_the_tags_weights_at_hand(hub_cache):
     checks.check_clip(config, beam_args)
 
 
+def test_a_text_tower_from_transformers_without_it_is_refused_before_submission(monkeypatch):
+    from paircurate.transforms.scoring import clip_names
+
+    real = clip_names.importlib.util.find_spec
+    monkeypatch.setattr(
+        clip_names.importlib.util, "find_spec",
+        lambda name, *a: None if name == "transformers" else real(name, *a),
+    )  # fmt: skip
+    config, _ = config_of("--clip-model", "ViT-B-16-SigLIP", "--clip-pretrained", "webli")
+    with pytest.raises(ConfigError, match=r"pip install 'paircurate\[hf-text\]'"):
+        checks.check_clip(config, DATAFLOW)
+
+
 def test_a_laptop_checkpoint_with_a_remote_runner_is_refused_before_submission():
     config, _ = config_of("--clip-model", "ViT-B-32", "--clip-checkpoint", str(CHECKPOINT_PATH))
     with pytest.raises(ConfigError, match="is a path on this machine, which the workers"):

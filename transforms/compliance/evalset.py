@@ -86,7 +86,19 @@ def _parquet_images(files: Files, path: str) -> Iterator[EvalImage]:
             for i, value in enumerate(data["phash"]):
                 name = data[label][i] if label else f"{path} row {row}"
                 row += 1
-                yield EvalImage(str(name), None if value is None else int(value, 16))
+                yield EvalImage(str(name), _recorded_phash(value, f"{path} row {row}"))
+
+
+def _recorded_phash(value: object, where: str) -> int | None:
+    """A phash column's value (16 hex digits, as the ledger writes it); None when empty."""
+    if value is None:
+        return None
+    try:
+        return int(str(value), 16)
+    except ValueError:
+        raise EvalSetError(
+            f"--decontaminate {where}: phash {value!r} is not 16 hex digits"
+        ) from None
 
 
 def eval_files(files: Files, location: str) -> list[str]:

@@ -55,13 +55,18 @@ def keep_image_buffers() -> bool:
         if any(name in os.environ for name in _THRESHOLD_ENVIRONMENT):
             return False
         settings = [(_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)]
-        if _ARENA_ENVIRONMENT not in os.environ:
+        if not environment_sets_arenas():
             settings.insert(0, (M_ARENA_MAX, ARENAS))
         mallopt = glibc_mallopt()
         if not all(mallopt(option, value) == 1 for option, value in settings):
             return False
         _set_in = os.getpid()
         return True
+
+
+def environment_sets_arenas() -> bool:
+    """Whether the process's environment chose glibc's arena cap (``MALLOC_ARENA_MAX``)."""
+    return _ARENA_ENVIRONMENT in os.environ
 
 
 def glibc_mallopt():

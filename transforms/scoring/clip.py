@@ -8,9 +8,13 @@ plain open_clip loop, which is what thresholds published by LAION and DataComp m
 
 Loading fails fast with a ``ClipLoadError`` that says what went wrong and how to
 supply weights locally, rather than with open_clip's retry loop against the Hub
-(minutes when offline) or its "unknown tag" wording. Pretrained tags are first
-looked up in the local Hugging Face cache with the Hub in offline mode; the
-network is only tried when that fails and the Hub answers a 3-second connect.
+(minutes when offline) or its "unknown tag" wording. Weights are first looked up
+in the local caches with huggingface_hub's public ``try_to_load_from_cache``
+(``clip_names.cached_weights``); found there, open_clip gets the file (with the
+tag's preprocessing) or the cached snapshot as a ``local-dir:``, and no request
+is made. Only weights that are not cached are left to open_clip's download, and
+only when the Hub answers a 3-second connect. The Hub's own settings are never
+changed.
 
 ``ClipConfig`` is a frozen dataclass of plain values and pickles; a Beam
 ModelHandler carries it to the workers and calls ``load_clip`` in ``load_model()``.
@@ -19,19 +23,17 @@ A ``ClipScorer`` holds the model itself and is meant to be built on the worker.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import open_clip
 import torch
-from open_clip.factory import _get_hf_config
+from open_clip.pretrained import download_pretrained_from_hf
 from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
 from PIL import Image
 
@@ -39,12 +41,17 @@ from paircurate.schemas.config import ClipConfig
 from paircurate.transforms.scoring import reference_scorer
 from paircurate.transforms.scoring.clip_names import (
     HF_HUB_PREFIX,
+    HUB_CONFIG_NAME,
     LOCAL_DIR_PREFIX,
     ClipLoadError,
+    cached_hub_folder,
+    cached_weights,
     check_model_name,
     check_pretrained_tag,
+    check_text_library,
     is_model_id,
     local_weights_hint,
+    preprocess_overrides,
     pretrained_config,
 )
 from paircurate.transforms.scoring.clip_names import hub_host as _hub_host
@@ -52,11 +59,8 @@ from paircurate.transforms.scoring.clip_names import hub_reachable as _hub_reach
 
 logger = logging.getLogger(__name__)
 
-_HUB_MODE_LOCK = threading.Lock()
-
 Preprocess = Callable[[Image.Image], torch.Tensor]
 Tokenizer = Callable[..., torch.Tensor]
-Loaded = TypeVar("Loaded")
 # What identifies an image transform: open_clip's preprocessing config, as sorted items.
 PreprocessSignature = tuple[tuple[str, Any], ...]
 
@@ -360,20 +364,23 @@ def load_clip_inputs(config: ClipConfig) -> ClipInputs:
     its own on every batch (``ClipScorer.score_prepared``).
     """
     name = config.clip_model
+    source = name
     if is_model_id(name):
-        model_config, overlay = _with_hub_fallback(name, lambda: _id_configs(name))
+        source = _model_id_source(name)
+        model_config, overlay = _id_configs(name, source)
     else:
         if name == reference_scorer.MODEL_NAME:
             reference_scorer.register_reference_model()
         check_model_name(name)
         model_config = open_clip.get_model_config(name.replace("/", "-"))
         overlay = {} if _loads_a_file(config) else pretrained_config(name, config.clip_pretrained)
+    check_text_library(name, model_config)
     values = merge_preprocess_dict(asdict(PreprocessCfg()), overlay)
     values["size"] = model_config["vision_cfg"].get("image_size", 224)
     signature = preprocess_signature(values)
     cfg = PreprocessCfg(**{**values, "size": dict(signature)["size"]})
     preprocess = image_transform_v2(cfg, is_train=False)
-    tokenizer = _with_hub_fallback(name, lambda: open_clip.get_tokenizer(name))
+    tokenizer = _tokenizer(name, source)
     context = getattr(tokenizer, "context_length", None)
     context = context or model_config["text_cfg"].get("context_length", 77)
     return ClipInputs(preprocess, tokenizer, int(context), signature)
@@ -391,28 +398,70 @@ def _loads_a_file(config: ClipConfig) -> bool:
     return bool(tag) and Path(tag).is_file()
 
 
-def _id_configs(name: str) -> tuple[dict, dict]:
+def _model_id_source(name: str) -> str:
+    """What open_clip is given for an ``hf-hub:`` or ``local-dir:`` id.
+
+    A Hub repo whose config and weights are cached is its snapshot folder, as a
+    ``local-dir:`` (no request), unless its text side comes from transformers,
+    which open_clip then reads by its own name rather than from the folder.
+    """
+    if not name.startswith(HF_HUB_PREFIX):
+        return name
+    folder = cached_hub_folder(name[len(HF_HUB_PREFIX) :])
+    if folder is None:
+        return name
+    text = _read_config(Path(folder, HUB_CONFIG_NAME))["model_cfg"].get("text_cfg", {})
+    if text.get("hf_model_name") or text.get("hf_tokenizer_name"):
+        return name
+    return LOCAL_DIR_PREFIX + folder
+
+
+def _id_configs(name: str, source: str) -> tuple[dict, dict]:
     """(model_cfg, preprocess_cfg) of an hf-hub: or local-dir: id, as open_clip reads them."""
-    if name.startswith(HF_HUB_PREFIX):
-        found = _get_hf_config(name[len(HF_HUB_PREFIX) :])
+    if source.startswith(LOCAL_DIR_PREFIX):
+        path = Path(source[len(LOCAL_DIR_PREFIX) :]) / HUB_CONFIG_NAME
     else:
-        path = Path(name[len(LOCAL_DIR_PREFIX) :]) / "open_clip_config.json"
-        found = json.loads(path.read_text(encoding="utf-8"))
+        path = Path(_hub_config_file(name))
+    found = _read_config(path)
     return found["model_cfg"], found.get("preprocess_cfg", {})
 
 
-def _with_hub_fallback(name: str, load: Callable[[], Loaded]) -> Loaded:
-    """``load()`` from the local Hugging Face cache, else from the Hub if it answers."""
+def _hub_config_file(name: str) -> str:
+    """The open_clip config of an hf-hub: id: from the cache, else downloaded if the Hub answers."""
+    from huggingface_hub import try_to_load_from_cache
+
+    model_id = name[len(HF_HUB_PREFIX) :]
+    cached = try_to_load_from_cache(model_id, HUB_CONFIG_NAME)
+    if isinstance(cached, str):
+        return cached
+    host = _hub_host()
+    if not _hub_reachable(host):
+        raise ClipLoadError(
+            f"the configuration of {name} is not in the local Hugging Face cache and {host} "
+            f"cannot be reached to download it. " + local_weights_hint(name)
+        )
     try:
-        with _hub_offline():
-            return load()
+        return download_pretrained_from_hf(model_id, filename=HUB_CONFIG_NAME)
     except Exception as error:  # noqa: BLE001 - open_clip and the Hub raise many types
-        if not _hub_reachable(_hub_host()):
-            raise ClipLoadError(
-                f"the configuration of {name} could not be read: {_short(error)}. "
-                + local_weights_hint(name)
-            ) from error
-    return load()
+        raise ClipLoadError(
+            f"the configuration of {name} could not be read: {_short(error)}. "
+            + local_weights_hint(name)
+        ) from error
+
+
+def _read_config(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _tokenizer(name: str, source: str) -> Tokenizer:
+    """open_clip's tokenizer for the model, read from where the model is read."""
+    try:
+        return open_clip.get_tokenizer(source)
+    except Exception as error:  # noqa: BLE001 - open_clip and the Hub raise many types
+        raise ClipLoadError(
+            f"the tokenizer of {name} could not be loaded: {_short(error)}. "
+            + local_weights_hint(name)
+        ) from error
 
 
 def _weights_source(config: ClipConfig) -> str | None:
@@ -458,25 +507,26 @@ def _existing_file(path: str, name: str) -> str:
 def _create(
     name: str, pretrained: str | None, device: torch.device
 ) -> tuple[torch.nn.Module, Preprocess, Tokenizer]:
-    """Build the model, first from local files only, then from the Hub if it answers."""
-    from_hub = pretrained is None or not Path(pretrained).is_file()
-    try:
-        with _hub_offline():
-            return _open_clip_model(name, pretrained, device)
-    except Exception as error:  # open_clip raises many types; all mean "failed"
-        if not from_hub:
+    """Build the model from local files when they are at hand, else from the Hub if it answers."""
+    if not is_model_id(name):
+        check_text_library(name, open_clip.get_model_config(name.replace("/", "-")) or {})
+    local = _local_weights(name, pretrained)
+    if local is not None:
+        source, weights, overrides = local
+        try:
+            return _open_clip_model(source, weights, device, overrides)
+        except Exception as error:  # open_clip raises many types; all mean "failed"
             raise ClipLoadError(
-                f"the checkpoint {pretrained} could not be loaded as an open_clip "
+                f"the checkpoint {weights or source} could not be loaded as an open_clip "
                 f"checkpoint for {name}: {_short(error)}. " + local_weights_hint(name)
             ) from error
-        cache_error = error
     what = f"{name} {pretrained}" if pretrained else name
     host = _hub_host()
     if not _hub_reachable(host):
         raise ClipLoadError(
             f"the weights of {what} are not in the local Hugging Face cache and {host} cannot "
-            f"be reached to download them ({_short(cache_error)}). " + local_weights_hint(name)
-        ) from cache_error
+            f"be reached to download them. " + local_weights_hint(name)
+        )
     try:
         return _open_clip_model(name, pretrained, device)
     except Exception as error:
@@ -486,36 +536,29 @@ def _create(
         ) from error
 
 
+def _local_weights(name: str, pretrained: str | None) -> tuple[str, str | None, dict] | None:
+    """(what to give open_clip as the model, as ``pretrained``, preprocessing arguments) when
+    the weights are on this machine already; None when they must be downloaded."""
+    if pretrained and Path(pretrained).is_file():
+        return name, pretrained, {}
+    if name.startswith(LOCAL_DIR_PREFIX):
+        return name, None, {}
+    if name.startswith(HF_HUB_PREFIX):
+        cached = cached_hub_folder(name[len(HF_HUB_PREFIX) :]) is not None
+        return (_model_id_source(name), None, {}) if cached else None
+    record = pretrained_config(name, pretrained or "")
+    weights = cached_weights(record) if record else None
+    return (name, weights, preprocess_overrides(record)) if weights else None
+
+
 def _open_clip_model(
-    name: str, pretrained: str | None, device: torch.device
+    name: str, pretrained: str | None, device: torch.device, overrides: dict | None = None
 ) -> tuple[torch.nn.Module, Preprocess, Tokenizer]:
     model, _, preprocess = open_clip.create_model_and_transforms(
-        name, pretrained=pretrained, device=device, require_pretrained=True
+        name, pretrained=pretrained, device=device, require_pretrained=True, **(overrides or {})
     )
     model.eval()
     return model, preprocess, open_clip.get_tokenizer(name)
-
-
-@contextlib.contextmanager
-def _hub_offline() -> Iterator[None]:
-    """Hugging Face Hub offline mode for the duration of the block (cache only, no requests).
-
-    ``HF_HUB_OFFLINE`` is read once at import, so the environment variable cannot be
-    set here; the module constant that every request checks is flipped instead. The
-    lock keeps two loading threads (Beam DoFn instances) from restoring it wrongly.
-    """
-    try:
-        from huggingface_hub import constants
-    except ImportError:  # open_clip then cannot reach the Hub at all
-        yield
-        return
-    with _HUB_MODE_LOCK:
-        saved = constants.HF_HUB_OFFLINE
-        constants.HF_HUB_OFFLINE = True
-        try:
-            yield
-        finally:
-            constants.HF_HUB_OFFLINE = saved
 
 
 def _short(error: BaseException, limit: int = 300) -> str:

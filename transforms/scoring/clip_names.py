@@ -31,6 +31,13 @@ from urllib.parse import urlparse
 from paircurate.transforms.scoring.reference_scorer import MODEL_NAME
 
 HF_HUB_PREFIX = "hf-hub:"
+# The file an hf-hub: repo's open_clip config is in.
+HUB_CONFIG_NAME = "open_clip_config.json"
+# What a pretrained tag's record may set of the image transform (create_model_and_transforms
+# takes each as image_KEY).
+TAG_PREPROCESSING = ("mean", "std", "interpolation", "resize_mode")
+# The extra that installs transformers, for the architectures whose text side needs it.
+HF_TEXT_EXTRA = "hf-text"
 LOCAL_DIR_PREFIX = "local-dir:"
 # The name under which open_clip's folder is loaded as a bare package (no __init__ run).
 _BARE_PACKAGE = "_paircurate_open_clip_bare"
@@ -110,7 +117,7 @@ def check_weights_at_hand(name: str, tag: str) -> None:
     fail after every image was downloaded. Nothing is downloaded here.
     """
     record = pretrained_config(name, tag)
-    if not record or record.get("file") or _cached(record):
+    if not record or cached_weights(record):
         return
     host = hub_host()
     if not hub_reachable(host):
@@ -120,18 +127,83 @@ def check_weights_at_hand(name: str, tag: str) -> None:
         )
 
 
-def _cached(record: dict[str, Any]) -> bool:
-    """Whether open_clip's ``download_pretrained`` would find the weights without a request."""
+def cached_weights(record: dict[str, Any]) -> str | None:
+    """The file open_clip's ``download_pretrained`` would return for a tag's record without
+    a request (its own file, the Hugging Face cache, or CLIP's URL cache), or None.
+
+    Asked through huggingface_hub's public ``try_to_load_from_cache``: nothing here
+    touches the Hub or changes its settings.
+    """
+    if record.get("file"):
+        return str(record["file"])
     if record.get("hf_hub"):
         from huggingface_hub import try_to_load_from_cache
 
-        registry = pretrained_registry()
         repo, filename = os.path.split(record["hf_hub"])
-        filename = filename or registry.HF_WEIGHTS_NAME
-        candidates = [*registry._get_safe_alternatives(filename), filename]
-        return any(isinstance(try_to_load_from_cache(repo, name), str) for name in candidates)
+        for candidate in weights_names(filename):
+            found = try_to_load_from_cache(repo, candidate)
+            if isinstance(found, str):
+                return found
+        return None
     url = record.get("url", "")
-    return bool(url) and Path("~/.cache/clip", os.path.basename(url)).expanduser().is_file()
+    path = Path("~/.cache/clip", os.path.basename(url)).expanduser()
+    return str(path) if url and path.is_file() else None
+
+
+def cached_hub_folder(model_id: str) -> str | None:
+    """The cached snapshot of an ``hf-hub:`` repo that holds its open_clip config and
+    weights, a folder open_clip loads as ``local-dir:`` without a request; else None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(model_id, HUB_CONFIG_NAME)
+    if not isinstance(config, str):
+        return None
+    folder = Path(config).parent
+    if any((folder / name).is_file() for name in weights_names()):
+        return str(folder)
+    return None
+
+
+def weights_names(filename: str = "") -> list[str]:
+    """The names open_clip tries for a Hub repo's weights file, in its order.
+
+    open_clip looks for a .safetensors twin of the file first; the rule is its
+    private ``_get_safe_alternatives`` (tests/transforms/scoring/test_clip_names.py
+    guards its name and answers), so that the cache is asked for what open_clip
+    would load.
+    """
+    registry = pretrained_registry()
+    filename = filename or registry.HF_WEIGHTS_NAME
+    return [*registry._get_safe_alternatives(filename), filename]
+
+
+def preprocess_overrides(record: dict[str, Any]) -> dict[str, Any]:
+    """A tag's preprocessing, as the ``image_*`` arguments of ``create_model_and_transforms``:
+    the same model and transform open_clip builds from the tag, built from a file."""
+    return {f"image_{key}": record[key] for key in TAG_PREPROCESSING if record.get(key)}
+
+
+def builtin_model_config(name: str) -> dict[str, Any]:
+    """open_clip's config of a built-in architecture ({} if none), read without torch."""
+    name = name.replace("/", "-")
+    if "open_clip" in sys.modules:
+        return sys.modules["open_clip"].get_model_config(name) or {}
+    path = _open_clip_folder() / "model_configs" / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def check_text_library(name: str, model_config: dict[str, Any]) -> None:
+    """An architecture whose text tower or tokenizer comes from Hugging Face transformers
+    (SigLIP, XLM-RoBERTa, mT5, CLIPA ...) needs it installed: the ``hf-text`` extra."""
+    text = model_config.get("text_cfg", {})
+    if not (text.get("hf_model_name") or text.get("hf_tokenizer_name")):
+        return
+    if importlib.util.find_spec("transformers") is None:
+        raise ClipLoadError(
+            f"--clip-model {name} takes its text tower or tokenizer from Hugging Face "
+            f"transformers, which is not installed: pip install 'paircurate[{HF_TEXT_EXTRA}]' "
+            f"(worker images: docker build --build-arg EXTRAS={HF_TEXT_EXTRA})."
+        )
 
 
 def hub_host() -> str:

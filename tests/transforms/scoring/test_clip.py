@@ -6,6 +6,7 @@ file, so no test depends on the shipped checkpoint or on any download.
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,12 +242,109 @@ def test_hf_hub_model_not_cached_and_no_network(offline_hub: list[str]) -> None:
     assert "--clip-checkpoint PATH" in message and offline_hub == ["huggingface.co"]
 
 
-def test_hub_is_left_online_after_loading(offline_hub: list[str]) -> None:
+def cache_snapshot(cache: Path, repo: str, files: dict[str, bytes]) -> Path:
+    """A Hugging Face cache entry as huggingface_hub's download leaves it."""
+    entry = cache / f"models--{repo.replace('/', '--')}"
+    snapshot = entry / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (entry / "refs").mkdir()
+    (entry / "refs" / "main").write_text("0123abcd")
+    for name, data in files.items():
+        (snapshot / name).write_bytes(data)
+    return snapshot
+
+
+@pytest.fixture
+def no_hub_requests(monkeypatch: pytest.MonkeyPatch, offline_hub: list[str]) -> Iterator[list[str]]:
+    """Any download through huggingface_hub fails the test; the offline flag is watched."""
+    import huggingface_hub
     from huggingface_hub import constants
 
-    before = constants.HF_HUB_OFFLINE
-    load_error(clip_model="ViT-B-32")
-    assert constants.HF_HUB_OFFLINE == before
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a Hub request was made: {args} {kwargs}")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
+    monkeypatch.setattr(open_clip.pretrained, "hf_hub_download", refuse)
+    flag = constants.HF_HUB_OFFLINE
+    yield offline_hub
+    assert constants.HF_HUB_OFFLINE == flag  # never flipped, not even for a while
+
+
+def test_a_cached_tag_loads_from_the_cache_with_its_preprocessing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, checkpoint: Path, no_hub_requests
+) -> None:
+    """A tag whose weights are in the Hugging Face cache: the file is loaded without asking
+    the Hub, with the tag's own transform, as open_clip builds it from the tag."""
+    from huggingface_hub import constants
+
+    name = "paircurate-ref-hubtag"
+    architecture = tmp_path / f"{name}.json"
+    architecture.write_text(reference_scorer.CONFIG_PATH.read_text())
+    open_clip.add_model_config(architecture)
+    cache_snapshot(Path(constants.HF_HUB_CACHE), "org/ref", {
+        "open_clip_pytorch_model.bin": checkpoint.read_bytes(),
+    })  # fmt: skip
+    tag = {
+        "url": "", "hf_hub": "org/ref/", "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.5, 0.75),
+        "interpolation": "bilinear", "resize_mode": "squash",
+    }  # fmt: skip
+    monkeypatch.setitem(open_clip.pretrained._PRETRAINED, name, {"cached": tag})
+    config = ClipConfig(clip_model=name, clip_pretrained="cached", clip_device="cpu")
+    model = load_clip(config)
+    inputs = clip.load_clip_inputs(config)
+    assert dict(model.inputs.signature)["resize_mode"] == "squash"
+    assert dict(model.inputs.signature)["std"] == (0.25, 0.5, 0.75)
+    assert inputs.signature == model.inputs.signature
+    reference = load_clip(ClipConfig(clip_model=MODEL_NAME, clip_checkpoint=str(checkpoint)))
+    for ours, theirs in zip(model.model.state_dict().values(),
+                            reference.model.state_dict().values(), strict=True):  # fmt: skip
+        assert torch.equal(ours, theirs)
+    assert no_hub_requests == []  # the Hub was not even probed
+
+
+def test_a_cached_hub_id_loads_its_snapshot_as_a_local_folder(
+    checkpoint: Path, no_hub_requests, pairs
+) -> None:
+    from huggingface_hub import constants
+
+    config_json = {
+        "model_cfg": json.loads(reference_scorer.CONFIG_PATH.read_text()),
+        "preprocess_cfg": {"resize_mode": "squash"},
+    }
+    cache_snapshot(Path(constants.HF_HUB_CACHE), "org/ref-id", {
+        "open_clip_config.json": json.dumps(config_json).encode(),
+        "open_clip_pytorch_model.bin": checkpoint.read_bytes(),
+    })  # fmt: skip
+    config = ClipConfig(clip_model="hf-hub:org/ref-id", clip_device="cpu")
+    model = load_clip(config)
+    inputs = clip.load_clip_inputs(config)
+    assert dict(inputs.signature)["resize_mode"] == "squash"
+    assert inputs.signature == model.inputs.signature
+    wide = pairs[0][-1]
+    assert torch.equal(inputs.preprocess_images([wide]), model.preprocess_images([wide]))
+    assert no_hub_requests == []
+
+
+def test_a_hub_id_config_not_cached_and_no_network(offline_hub: list[str]) -> None:
+    with pytest.raises(ClipLoadError) as raised:
+        clip.load_clip_inputs(ClipConfig(clip_model="hf-hub:org/missing"))
+    assert str(raised.value).startswith(
+        "the configuration of hf-hub:org/missing is not in the local Hugging Face cache"
+    )
+    assert offline_hub == ["huggingface.co"]
+
+
+def test_a_text_tower_from_transformers_needs_the_extra(monkeypatch) -> None:
+    from paircurate.transforms.scoring import clip_names
+
+    real = clip_names.importlib.util.find_spec
+    monkeypatch.setattr(
+        clip_names.importlib.util, "find_spec",
+        lambda name, *a: None if name == "transformers" else real(name, *a),
+    )  # fmt: skip
+    message = load_error(clip_model="ViT-B-16-SigLIP", clip_pretrained="webli")
+    assert message.startswith("--clip-model ViT-B-16-SigLIP takes its text tower or tokenizer")
+    assert "pip install 'paircurate[hf-text]'" in message
 
 
 def test_missing_reference_checkpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
