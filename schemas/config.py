@@ -584,9 +584,11 @@ class ComplianceConfig:
     exclude: tuple[str, ...] = opt(
         (),
         "a removal list, [KIND[/DISTANCE]:]FILE with KIND url, domain (and its subdomains), "
-        "sha256 (of the downloaded bytes) or phash (within DISTANCE bits), or a file that names "
-        "the kind per line (kind,value[,distance]) or in its header; CSV, text or Parquet, on any "
-        "filesystem Beam knows; repeatable; matches are dropped as excluded",
+        "sha256, md5 or sha1 (of the downloaded bytes), phash (within DISTANCE bits) or pdq "
+        "(256-bit PDQ, within DISTANCE bits, 31 if not given), or a file that names the kind per "
+        "line (kind,value[,distance]) or in its header; CSV, text or Parquet, on any filesystem "
+        "Beam knows; repeatable; matches are dropped as excluded (`paircurate remove` applies "
+        "lists to a finished run)",
     )
     decontaminate: tuple[str, ...] = opt(
         (),
