@@ -189,7 +189,7 @@ class WriteOutputs(beam.PTransform):
             | "WriteShard" >> beam.ParDo(writer, fetched, cut)
             | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
             | "Finalize"
-            >> beam.ParDo(FinalizeDoFn(layout, self.run_info, parts=parts), cut, **extras)
+            >> beam.ParDo(FinalizeDoFn(layout, self.run_info, parts, schema), cut, **extras)
         )
 
 
