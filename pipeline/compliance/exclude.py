@@ -69,7 +69,7 @@ BEFORE, AFTER, DISTANCES, PDQ = "before", "after", "distances", "pdq"
 PHASH, PDQ_KIND = KINDS.index("phash"), KINDS.index("pdq")
 
 
-def _blobs(records: np.ndarray) -> Iterator[tuple[int, bytes]]:
+def partitioned_blobs(records: np.ndarray) -> Iterator[tuple[int, bytes]]:
     for part, selected in split_by_partition(records, PARTITIONS).items():
         yield part, selected.tobytes()
 
@@ -121,7 +121,7 @@ class ReadListDoFn(beam.DoFn):
 
     @staticmethod
     def _exact(batch: list, source: int, side: str) -> Iterator:
-        for blob in _blobs(exact_entries(batch, source)):
+        for blob in partitioned_blobs(exact_entries(batch, source)):
             yield beam.pvalue.TaggedOutput(side, blob)
 
     @staticmethod
@@ -130,7 +130,7 @@ class ReadListDoFn(beam.DoFn):
             values, distances, lines = (np.array(column, dtype=np.uint64) for column in
                                         zip(*hashes, strict=True))  # fmt: skip
             packed = phash_entries(values, distances.astype(np.int64), lines, source, PHASH)
-            for blob in _blobs(packed):
+            for blob in partitioned_blobs(packed):
                 yield beam.pvalue.TaggedOutput(AFTER, blob)
 
 
@@ -163,7 +163,7 @@ class ReadEvalSetDoFn(beam.DoFn):
             source,
             EVAL_KIND,
         )
-        yield from _blobs(packed)
+        yield from partitioned_blobs(packed)
 
 
 class ConcatBytesFn(beam.CombineFn):
@@ -250,7 +250,7 @@ class ReadSources(beam.PTransform):
 
 def _url_probe_blobs(row: dict[str, Any]) -> Iterator[tuple[int, bytes]]:
     if row.get("status") is None:
-        yield from _blobs(url_probes(row))
+        yield from partitioned_blobs(url_probes(row))
 
 
 def _apply_url_match(element, codec: RowCodec, sources: Sources) -> Iterator[dict]:
@@ -306,7 +306,9 @@ class ImageProbesDoFn(beam.DoFn):
         self.raw = raw
 
     def process(self, chunk: int, distances: list[int]) -> Iterator[tuple[int, bytes]]:
-        yield from _blobs(image_probes(self.raw.rows(chunk, self.COLUMNS), chunk, distances))
+        yield from partitioned_blobs(
+            image_probes(self.raw.rows(chunk, self.COLUMNS), chunk, distances)
+        )
 
 
 class CachedPdqMatcher:

@@ -26,7 +26,7 @@ from paircurate.transforms.output import storage
 from paircurate.transforms.output.compliance import compliance_summary
 from paircurate.transforms.output.finalize import finalize_chunk, split_decisions
 from paircurate.transforms.output.indexes import ShardFile
-from paircurate.transforms.output.ledger import summarize_shard
+from paircurate.transforms.output.ledger import summarize_shard, with_shares
 from paircurate.transforms.output.publish import folder_name, write_card, write_wids_index
 from paircurate.transforms.output.shards import TarWriter, sample_members, shard_name
 from paircurate.transforms.output.store import OutputLayout, RawStore, image_member, write_parquet
@@ -153,19 +153,12 @@ def stats_document(summary: dict, run_info: dict) -> dict:
     """stats.json: counts by status and reason with shares, what the run respected (opt-outs
     and removal lists, transforms/output/compliance.py), plus what the run was."""
     rows = summary["rows"]
-
-    def with_shares(counts: dict) -> dict:
-        return {
-            key: {"count": n, "share": round(n / rows, 6) if rows else 0.0}
-            for key, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        }
-
     kept = summary["status"].get(Status.KEPT.value, 0)
     return {
         "rows_in": rows,
         "kept": kept,
-        "status": with_shares(summary["status"]),
-        "reason": with_shares(summary["reason"]),
+        "status": with_shares(summary["status"], rows),
+        "reason": with_shares(summary["reason"], rows),
         "shards": len(summary["shards"]),
         "image_bytes_written": summary["image_bytes"],
         "languages": dict(sorted(summary["languages"].items(), key=lambda i: (-i[1], i[0]))),

@@ -70,3 +70,11 @@ def merge_summaries(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         merged["tar_bytes"].update(summary["tar_bytes"])
         merged["image_bytes"] += summary["image_bytes"]
     return merged
+
+
+def with_shares(counts: Mapping[str, int], rows: int) -> dict[str, dict[str, Any]]:
+    """stats.json's form of counts: each with its share of ``rows``, largest first."""
+    return {
+        key: {"count": n, "share": round(n / rows, 6) if rows else 0.0}
+        for key, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    }

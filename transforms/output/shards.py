@@ -188,3 +188,15 @@ def read_members(stream: IO[bytes], names: Iterable[str]) -> Iterator[tuple[str,
             if handle is None:
                 raise KeyError(f"member {name!r} missing from fetched shard")
             yield name, handle.read()
+
+
+def pick_members(stream: IO[bytes], names: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+    """The members of a tar stream that are among ``names``, in tar order; others are skipped
+    and names the tar lacks are left out. Reads the stream once, front to back."""
+    wanted = set(names)
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for info in tar:
+            if info.name in wanted:
+                handle = tar.extractfile(info)
+                if handle is not None:
+                    yield info.name, handle.read()

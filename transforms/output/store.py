@@ -162,9 +162,14 @@ class OutputLayout:
         samples = len(samples_of(writer.members))
         return WrittenShard(writer.size, samples, image_bytes)
 
+    @property
+    def removing(self) -> str:
+        """Where a removal under way keeps its records (``removal_folder``)."""
+        return self.path("removing")
+
     def removal_folder(self, version: int) -> str:
         """Per-part records of the removal that makes ``version``, until it is finished."""
-        return self.path("removing", f"v{version}")
+        return self.files.join(self.removing, f"v{version}")
 
     def removal_part(self, version: int, name: str) -> str:
         return self.files.join(self.removal_folder(version), f"part-{name}.parquet")

@@ -21,6 +21,7 @@ from paircurate.transforms.output.publish import write_wids_index
 from paircurate.transforms.output.shards import TarMember, TarWriter, sample_members
 from paircurate.transforms.output.store import OutputLayout
 
+
 def samples(shard: int, count: int) -> list[tuple[str, bytes, str]]:
     """(key, image bytes, caption) of a shard's samples, with sizes that are not block-sized."""
     rng = random.Random(shard)
