@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.compliance.remove import build_removal
 from paircurate.pipeline.run import make_pipeline
+from paircurate.pipeline.runners import remote_workers
 from paircurate.schemas.config import ConfigError
 from paircurate.transforms.compliance.lists import (
     BEFORE_DOWNLOAD,
@@ -145,6 +146,18 @@ def removal_jobs(layout, stats, lists, diff) -> list[tuple[int, dict, Any]]:
     return [(v, {"diff": diff}, diff_matches(rows, v)) for v in versions]
 
 
+def check_reach(pipeline, stats: dict[str, Any], paths: list[str]) -> None:
+    """Refuse local paths (the run, the lists) with workers that may not share this disk,
+    unless the run was made with --allow-local-paths (a shared mount)."""
+    local = [path for path in paths if "://" not in path or path.startswith("file://")]
+    reason = remote_workers(pipeline.runner, pipeline.options) if local else None
+    if reason and not stats["options"]["output"].get("allow_local_paths"):
+        raise ConfigError(
+            f"{', '.join(local)}: a local path, but {reason}; use storage every worker "
+            "reaches (gs://, s3://)"
+        )
+
+
 def remove(output: str, lists: list[str], diff: str, beam_args: list[str] = ()) -> dict:
     """Apply removal lists or a published diff to the finished run in ``output``; returns the
     run's new stats.json."""
@@ -156,13 +169,18 @@ def remove(output: str, lists: list[str], diff: str, beam_args: list[str] = ()) 
     text_only = bool(stats["options"]["output"].get("text_only"))
     raw = layout.raw_store_named(stats["raw_shards"]) if stats.get("raw_shards") else None
     for version, request, matching in removal_jobs(layout, stats, lists, diff):
+        pipeline = make_pipeline(list(beam_args))
+        check_reach(pipeline, stats, [output, *(spec.path for spec in specs_of(matching))])
         claim(layout, version, request)
         rewriter = PartRewriter(layout, raw, version, text_only)
-        pipeline = make_pipeline(list(beam_args))
         build_removal(pipeline, rewriter, ledger_parts(layout), request, matching)
         pipeline.run().wait_until_finish()
         stats = read_stats(layout)
     return stats
+
+
+def specs_of(matching) -> tuple[ListSpec, ...]:
+    return matching.lists if isinstance(matching, Sources) else ()
 
 
 def summary_text(stats: dict[str, Any]) -> str:
