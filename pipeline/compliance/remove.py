@@ -19,6 +19,7 @@ a retried bundle or a rerun of the same command finishes the same removal
 from __future__ import annotations
 
 import collections
+import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -91,19 +92,19 @@ class PartPdqDoFn(beam.DoFn):
         kept = {f"{row['key']}.{row['image_format']}": row["uid"] for row in rows if row["key"]}
         raw = {image_member(row["uid"], row["image_format"]): row["uid"] for row in rows
                if not row["key"]}  # fmt: skip
-        images = [*self._read(self.layout.shard_tar(part), kept), *self._read_raw(int(part), raw)]
+        raw_tar = self.raw.tar_of(int(part)) if raw and self.raw is not None else None
+        images = itertools.chain(
+            self._read(self.layout.shard_tar(part), kept), self._read(raw_tar, raw)
+        )  # one image in memory at a time
         yield from pdq_match_tuples(self.matcher.of(entries), images, int(part))
 
-    def _read(self, tar: str | None, names: Mapping[str, str]) -> list[tuple[str, bytes]]:
+    def _read(self, tar: str | None, names: Mapping[str, str]) -> Iterator[tuple[str, bytes]]:
+        """(uid, image bytes) of the named members of ``tar`` that it holds."""
         if not names or tar is None or not self.layout.files.exists(tar):
-            return []
+            return
         with self.layout.files.open_read(tar) as stream:
-            return [(names[name], data) for name, data in pick_members(stream, names)]
-
-    def _read_raw(self, chunk: int, names: Mapping[str, str]) -> list[tuple[str, bytes]]:
-        if not names or self.raw is None:
-            return []
-        return self._read(self.raw.tar_of(chunk), names)
+            for name, data in pick_members(stream, names):
+                yield names[name], data
 
 
 def list_match(match: tuple, sources: Sources) -> ListMatch:
