@@ -84,7 +84,7 @@ def run_beam(folder: str) -> int:
         DISTANCES,
         Join,
         ReadListDoFn,
-        _blobs,
+        partitioned_blobs,
     )
     from paircurate.transforms.compliance.join import PROBE, exact_key, uid_bytes
     from paircurate.transforms.compliance.lists import ListSpec
@@ -94,7 +94,7 @@ def run_beam(folder: str) -> int:
         packed = np.zeros(len(table), dtype=PROBE)
         packed["key"] = [exact_key("sha256", row["sha256"]) for row in table]
         packed["ref"] = [uid_bytes(row["uid"]) for row in table]
-        yield from _blobs(packed)
+        yield from partitioned_blobs(packed)
 
     parts = sorted(os.path.join(folder, "rows", name) for name in os.listdir(f"{folder}/rows"))
     spec = ListSpec.parse(f"sha256:{folder}/list.txt")

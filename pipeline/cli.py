@@ -1,7 +1,7 @@
 """The ``paircurate`` command: ``run`` the job on your lists, ``retry-failed`` what failed for
 a passing reason, ``demo`` it on a synthetic web, ``report`` on a finished run, ``eval``
-a CLIP model (zero-shot classification and retrieval), or ``index`` and ``search`` a run's
-images by caption or by image.
+a CLIP model (zero-shot classification and retrieval), ``index`` and ``search`` a run's
+images by caption or by image, or ``remove`` what removal lists match from a finished run.
 
 ``run``, ``retry-failed`` and ``demo`` end by writing DIR/report.html. If that
 fails, the job's outputs stay complete, the error is logged with the command
@@ -17,6 +17,7 @@ from paircurate.pipeline import eval_command, search_command
 from paircurate.pipeline.eval_command import add_eval_arguments
 from paircurate.pipeline.logs import configure_logging
 from paircurate.pipeline.options import add_config_arguments
+from paircurate.pipeline.remove_command import add_remove_arguments
 from paircurate.schemas.config import ConfigError
 from paircurate.transforms.ingest.inputs import InputError
 
@@ -108,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     search_command.add_search_arguments(search)
+    remove = commands.add_parser(
+        "remove",
+        help="take what removal lists (or a published diff) match out of a finished run, "
+        "without downloading anything",
+        description="Match removal lists (url, domain, sha256, md5, sha1, phash, pdq) against "
+        "a finished run, take the matches out of its shards, Parquet, ledger, raw shards and "
+        "embeddings as a new version of the run, and publish RUN/removed.parquet; --diff applies "
+        "such a file to a copy of the run. The report and card are written again.",
+        epilog=EPILOG,
+        parents=[common],
+    )
+    add_remove_arguments(remove)
     return parser
 
 
@@ -127,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "index":
             return search_command.index_main(args)
         return search_command.search_main(args)
+    if args.command == "remove":
+        return remove_main(args, rest)
     if args.command == "report":
         unknown = [arg for arg in rest if not arg.startswith("--")]
         if unknown:
@@ -166,6 +181,18 @@ def finish_with_report(output: str) -> int:
         return 1
     print(f"report:   {path}")
     return 0
+
+
+def remove_main(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from paircurate.pipeline.remove_command import remove, summary_text
+
+    try:
+        stats = remove(args.output, args.exclude, args.diff, beam_args)
+    except ConfigError as error:
+        print(f"paircurate: error: {error}", file=sys.stderr)
+        return 2
+    print(summary_text(stats))
+    return finish_with_report(args.output)
 
 
 def report_command(output: str, images: bool, beam_args: list[str] = ()) -> int:

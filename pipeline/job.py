@@ -61,7 +61,8 @@ from paircurate.transforms.output.store import OutputLayout, RawStore
 
 # Raised whenever what a raw shard records changes, so older raw shards are not reused.
 # 5: each attempt's tar has a name of its own, which the Parquet marker names.
-RAW_FORMAT = 5
+# 6: the md5 and sha1 of the downloaded bytes, which hash lists match.
+RAW_FORMAT = 6
 
 
 def fetch_fingerprint(config: JobConfig) -> str:
@@ -188,7 +189,7 @@ class WriteOutputs(beam.PTransform):
             | "WriteShard" >> beam.ParDo(writer, fetched, cut)
             | "MergeSummaries" >> beam.CombineGlobally(MergeSummariesFn())
             | "Finalize"
-            >> beam.ParDo(FinalizeDoFn(layout, self.run_info, parts=parts), cut, **extras)
+            >> beam.ParDo(FinalizeDoFn(layout, self.run_info, parts, schema), cut, **extras)
         )
 
 

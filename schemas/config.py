@@ -584,9 +584,11 @@ class ComplianceConfig:
     exclude: tuple[str, ...] = opt(
         (),
         "a removal list, [KIND[/DISTANCE]:]FILE with KIND url, domain (and its subdomains), "
-        "sha256 (of the downloaded bytes) or phash (within DISTANCE bits), or a file that names "
-        "the kind per line (kind,value[,distance]) or in its header; CSV, text or Parquet, on any "
-        "filesystem Beam knows; repeatable; matches are dropped as excluded",
+        "sha256, md5 or sha1 (of the downloaded bytes), phash (within DISTANCE bits) or pdq "
+        "(256-bit PDQ, within DISTANCE bits, 31 if not given), or a file that names the kind per "
+        "line (kind,value[,distance]) or in its header; CSV, text or Parquet, on any filesystem "
+        "Beam knows; repeatable; matches are dropped as excluded (`paircurate remove` applies "
+        "lists to a finished run)",
     )
     decontaminate: tuple[str, ...] = opt(
         (),
@@ -616,6 +618,41 @@ class ComplianceConfig:
 
 
 @dataclass(frozen=True)
+class CardConfig:
+    """What the dataset card (croissant.json, DATASET_CARD.md) says that the run cannot know."""
+
+    dataset_name: str = opt("", "the dataset's name on its card (default: the output folder)")
+    dataset_description: str = opt(
+        "", "a description for the card, ahead of what the run measured (default: a generated one)"
+    )
+    dataset_license: str = opt(
+        "",
+        "the licence the dataset itself is published under, an SPDX id or a URL (the images keep "
+        "their owners' rights, which the card says)",
+    )
+    dataset_url: str = opt("", "where the dataset is published, for the card")
+    dataset_creator: str = opt("", "who publishes the dataset (a person or an organisation)")
+    source_license: tuple[str, ...] = opt(
+        (),
+        "INPUT=LICENSE: the licence of an input source as its publisher gives it, for the card; "
+        "INPUT is an --input value as given; repeatable",
+    )
+
+    def __post_init__(self) -> None:
+        for item in self.source_license:
+            source, sep, licence = item.partition("=")
+            _require(
+                bool(sep and source.strip() and licence.strip()),
+                f"--source-license: {item!r} is not INPUT=LICENSE (e.g. urls.parquet=CC-BY-4.0)",
+            )
+
+    def source_licenses(self) -> dict[str, str]:
+        """--input value -> the licence given for it."""
+        pairs = (item.partition("=") for item in self.source_license)
+        return {source.strip(): licence.strip() for source, _, licence in pairs}
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """Everything one run needs, grouped by concern."""
 
@@ -628,6 +665,7 @@ class JobConfig:
     clip: ClipConfig = field(default_factory=ClipConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig(output="out"))
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
+    card: CardConfig = field(default_factory=CardConfig)
 
     def __post_init__(self) -> None:
         if self.compliance.decontam_cosine is not None:
@@ -647,6 +685,7 @@ SECTIONS: dict[str, type] = {
     "clip": ClipConfig,
     "output": OutputConfig,
     "compliance": ComplianceConfig,
+    "card": CardConfig,
 }
 
 

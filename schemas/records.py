@@ -44,6 +44,8 @@ LEDGER_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("download_ms", pa.float32(), "wall time of the download in milliseconds"),
     ("bytes", pa.int64(), "size of the downloaded body"),
     ("sha256", pa.string(), "sha256 of the downloaded (original) bytes"),
+    ("md5", pa.string(), "md5 of the downloaded bytes, as hash lists name them (--exclude md5:)"),
+    ("sha1", pa.string(), "sha1 of the downloaded bytes (--exclude sha1:)"),
     ("image_sha256", pa.string(), "sha256 of the image's RGB pixels as resized for the shard"),
     ("phash", pa.string(), "64-bit perceptual hash of the image (16 hex digits)"),
     ("original_width", pa.int32(), "width of the image as downloaded, after EXIF rotation"),
@@ -81,7 +83,7 @@ def ledger_subset(*names: str) -> tuple[str, ...]:
 MEASURED = ledger_subset(
     "reason", "reason_detail", "http_status", "content_type", "download_ms", "bytes", "sha256",
     "original_width", "original_height", "original_format", "width", "height", "image_format",
-    "image_sha256", "phash",
+    "image_sha256", "phash", "md5", "sha1",
 )  # fmt: skip
 """What fetching an image measures (Fetch)."""
 DECIDED = ledger_subset(

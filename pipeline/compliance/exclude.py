@@ -2,12 +2,17 @@
 
 The lists are read once, as packed entries spread over key partitions
 (``transforms.compliance.join``); URL and domain entries meet the rows before
-Fetch (``ExcludeUrls``: a listed URL is never requested), sha256 and pHash
-entries and evaluation images meet the committed chunks' measurements in
-Decide (``MatchImages``: a list added to a finished run costs no download).
-Each join is a ``CoGroupByKey`` by partition of compact byte blobs, so no
-worker holds more than one partition of a list, and the matches, few in
-number, are what comes back: one per row, the first by source and line.
+Fetch (``ExcludeUrls``: a listed URL is never requested), digest (sha256, md5,
+sha1) and pHash entries and evaluation images meet the committed chunks'
+measurements in Decide (``MatchImages``: a list added to a finished run costs
+no download). Each join is a ``CoGroupByKey`` by partition of compact byte
+blobs, so no worker holds more than one partition of a list, and the matches,
+few in number, are what comes back: one per row, the first by source and line.
+
+PDQ entries (256-bit hashes matched within a distance of some 31 bits) do not
+fit band keys; they are a side input, 32 bytes per entry, that each worker
+holds in one binary index (``transforms.compliance.pdq``) and searches with
+the PDQ of each image of a chunk (``PdqImagesDoFn``).
 """
 
 from __future__ import annotations
@@ -39,7 +44,13 @@ from paircurate.transforms.compliance.join import (
     split_by_partition,
     uid_bytes,
 )
-from paircurate.transforms.compliance.lists import BEFORE_DOWNLOAD, ListSpec, read_entries
+from paircurate.transforms.compliance.lists import (
+    BEFORE_DOWNLOAD,
+    EXACT_DIGESTS,
+    ListSpec,
+    read_entries,
+)
+from paircurate.transforms.compliance.pdq import PDQ_ENTRY, PdqMatcher, match_images, pdq_entries
 from paircurate.transforms.compliance.rules import (
     Sources,
     cosine_decision,
@@ -47,25 +58,25 @@ from paircurate.transforms.compliance.rules import (
     dropped_row,
     url_probes,
 )
-from paircurate.transforms.output.store import RawStore
+from paircurate.transforms.output.store import RawStore, image_member
 
 log = logging.getLogger(__name__)
 
 PARTITIONS = 256
 """Key partitions of a join: a list of a billion entries is ~140 MB packed per partition."""
 BATCH = 65_536
-BEFORE, AFTER, DISTANCES = "before", "after", "distances"
-PHASH = KINDS.index("phash")
+BEFORE, AFTER, DISTANCES, PDQ = "before", "after", "distances", "pdq"
+PHASH, PDQ_KIND = KINDS.index("phash"), KINDS.index("pdq")
 
 
-def _blobs(records: np.ndarray) -> Iterator[tuple[int, bytes]]:
+def partitioned_blobs(records: np.ndarray) -> Iterator[tuple[int, bytes]]:
     for part, selected in split_by_partition(records, PARTITIONS).items():
         yield part, selected.tobytes()
 
 
 class ReadListDoFn(beam.DoFn):
-    """(source, spec) -> packed entries by partition: url/domain ones tagged BEFORE, the rest
-    AFTER; and the distinct pHash distances, tagged DISTANCES."""
+    """(source, spec) -> packed entries by partition: url/domain ones tagged BEFORE, digest and
+    pHash ones AFTER; the distinct pHash distances, tagged DISTANCES; pdq entries, tagged PDQ."""
 
     def __init__(self):
         self.entries = Metrics.counter("paircurate", "compliance_list_entries")
@@ -75,11 +86,18 @@ class ReadListDoFn(beam.DoFn):
         distances: set[int] = set()
         exact: dict[str, list] = {BEFORE: [], AFTER: []}
         hashes: list[tuple[int, int, int]] = []
+        pdq: list = []
         count = 0
         with fs.open_read(spec.path) as stream:
             for count, entry in enumerate(read_entries(stream, spec), start=1):  # noqa: B007
                 if count % BATCH == 0:
                     self.entries.inc(BATCH)
+                if entry.kind == "pdq":
+                    pdq.append(entry)
+                    if len(pdq) >= BATCH:
+                        yield beam.pvalue.TaggedOutput(PDQ, pdq_entries(pdq, source).tobytes())
+                        pdq = []
+                    continue
                 if entry.kind == "phash":
                     hashes.append((int(entry.value, 16), entry.distance, entry.line))
                     distances.add(entry.distance)
@@ -96,12 +114,14 @@ class ReadListDoFn(beam.DoFn):
         for side, batch in exact.items():
             yield from self._exact(batch, source, side)
         yield from self._phash(hashes, source)
+        if pdq:
+            yield beam.pvalue.TaggedOutput(PDQ, pdq_entries(pdq, source).tobytes())
         for distance in sorted(distances):
             yield beam.pvalue.TaggedOutput(DISTANCES, distance)
 
     @staticmethod
     def _exact(batch: list, source: int, side: str) -> Iterator:
-        for blob in _blobs(exact_entries(batch, source)):
+        for blob in partitioned_blobs(exact_entries(batch, source)):
             yield beam.pvalue.TaggedOutput(side, blob)
 
     @staticmethod
@@ -110,7 +130,7 @@ class ReadListDoFn(beam.DoFn):
             values, distances, lines = (np.array(column, dtype=np.uint64) for column in
                                         zip(*hashes, strict=True))  # fmt: skip
             packed = phash_entries(values, distances.astype(np.int64), lines, source, PHASH)
-            for blob in _blobs(packed):
+            for blob in partitioned_blobs(packed):
                 yield beam.pvalue.TaggedOutput(AFTER, blob)
 
 
@@ -143,7 +163,7 @@ class ReadEvalSetDoFn(beam.DoFn):
             source,
             EVAL_KIND,
         )
-        yield from _blobs(packed)
+        yield from partitioned_blobs(packed)
 
 
 class ConcatBytesFn(beam.CombineFn):
@@ -190,7 +210,8 @@ class Join(beam.PTransform):
 
 
 class ReadSources(beam.PTransform):
-    """The run's lists and eval sets -> tagged outputs BEFORE, AFTER (blobs), DISTANCES, names."""
+    """The run's lists and eval sets -> tagged outputs BEFORE, AFTER (blobs), DISTANCES, names,
+    PDQ (blobs of PDQ_ENTRY records)."""
 
     def __init__(self, sources: Sources):
         super().__init__()
@@ -202,7 +223,7 @@ class ReadSources(beam.PTransform):
             | "Lists" >> beam.Create(list(enumerate(self.sources.lists)))
             | "SpreadLists" >> beam.Reshuffle()
             | "ReadLists"
-            >> beam.ParDo(ReadListDoFn()).with_outputs(BEFORE, AFTER, DISTANCES, main="none")
+            >> beam.ParDo(ReadListDoFn()).with_outputs(BEFORE, AFTER, DISTANCES, PDQ, main="none")
         )
         evals = [
             (self.sources.eval_source(i), location, self.sources.eval_distance)
@@ -223,12 +244,13 @@ class ReadSources(beam.PTransform):
             | "AllDistances" >> beam.Flatten()
             | "Distinct" >> beam.Distinct(),
             "names": eval_sets.names,
+            PDQ: lists[PDQ],
         }
 
 
 def _url_probe_blobs(row: dict[str, Any]) -> Iterator[tuple[int, bytes]]:
     if row.get("status") is None:
-        yield from _blobs(url_probes(row))
+        yield from partitioned_blobs(url_probes(row))
 
 
 def _apply_url_match(element, codec: RowCodec, sources: Sources) -> Iterator[dict]:
@@ -258,29 +280,79 @@ class ExcludeUrls(beam.PTransform):
         )
 
 
-class ImageProbesDoFn(beam.DoFn):
-    """chunk -> probes of its fetched rows' sha256 and pHash, packed by partition."""
+def image_probes(rows: list[dict], chunk: int, distances: list[int]) -> np.ndarray:
+    """Probes of rows' digests (sha256, md5, sha1) and pHash; ``chunk`` goes into each."""
+    exact = [
+        exact_probes([exact_key(kind, row[kind]) for kind in EXACT_DIGESTS if row.get(kind)],
+                     row["uid"], chunk)
+        for row in rows
+    ]  # fmt: skip
+    hashed = [row for row in rows if row.get("phash")]
+    phashes = phash_probes(
+        np.array([int(row["phash"], 16) for row in hashed], dtype=np.uint64),
+        [uid_bytes(row["uid"]) for row in hashed],
+        np.full(len(hashed), chunk),
+        distances,
+    )
+    return np.concatenate([*exact, phashes])
 
-    COLUMNS = ["uid", "sha256", "phash"]
+
+class ImageProbesDoFn(beam.DoFn):
+    """chunk -> probes of its fetched rows' digests and pHash, packed by partition."""
+
+    COLUMNS = ["uid", *EXACT_DIGESTS, "phash"]
 
     def __init__(self, raw: RawStore):
         self.raw = raw
 
     def process(self, chunk: int, distances: list[int]) -> Iterator[tuple[int, bytes]]:
-        rows = self.raw.rows(chunk, self.COLUMNS)
-        exact = [
-            exact_probes([exact_key("sha256", row["sha256"])], row["uid"], chunk)
-            for row in rows
-            if row.get("sha256")
-        ]
-        hashed = [row for row in rows if row.get("phash")]
-        phashes = phash_probes(
-            np.array([int(row["phash"], 16) for row in hashed], dtype=np.uint64),
-            [uid_bytes(row["uid"]) for row in hashed],
-            np.full(len(hashed), chunk),
-            distances,
+        yield from partitioned_blobs(
+            image_probes(self.raw.rows(chunk, self.COLUMNS), chunk, distances)
         )
-        yield from _blobs(np.concatenate([*exact, phashes]) if exact else phashes)
+
+
+class CachedPdqMatcher:
+    """The matcher of a PDQ side input, built once per worker for the same side input."""
+
+    def __init__(self):
+        self._built: tuple[int, PdqMatcher] | None = None
+
+    def of(self, blobs: list[bytes]) -> PdqMatcher:
+        if self._built is None or self._built[0] != id(blobs):
+            entries = np.frombuffer(b"".join(blobs), dtype=PDQ_ENTRY)
+            self._built = (id(blobs), PdqMatcher(entries))
+        return self._built[1]
+
+
+def pdq_match_tuples(matcher: PdqMatcher, images, chunk: int) -> Iterator[tuple[str, tuple]]:
+    """(uid, (source, item, distance, kind, chunk)) of each image a pdq entry matches."""
+    for uid, match in match_images(matcher, images):
+        entry = matcher.entries[match.entry]
+        yield uid, (int(entry["source"]), int(entry["item"]), match.distance, PDQ_KIND, chunk)
+
+
+class PdqImagesDoFn(beam.DoFn):
+    """chunk -> (uid, match) of each of its fetched images near a pdq entry (side input)."""
+
+    def __init__(self, raw: RawStore):
+        self.raw = raw
+        self.matcher = CachedPdqMatcher()
+        self.hashed = Metrics.counter("paircurate", "compliance_pdq_images")
+
+    def process(self, chunk: int, entries: list[bytes]) -> Iterator[tuple[str, tuple]]:
+        if not entries:
+            return
+        rows, tar = self.raw.rows_and_tar(chunk, ["uid", "image_format"])
+        with_images = [row for row in rows if row.get("image_format")]
+        if tar is None or not with_images:
+            return
+        names = [image_member(row["uid"], row["image_format"]) for row in with_images]
+        images = (
+            (row["uid"], data)
+            for row, (_, data) in zip(with_images, self.raw.images(tar, names), strict=True)
+        )
+        self.hashed.inc(len(with_images))
+        yield from pdq_match_tuples(self.matcher.of(entries), images, chunk)
 
 
 class MatchImages(beam.PTransform):
@@ -294,10 +366,14 @@ class MatchImages(beam.PTransform):
         distances = beam.pvalue.AsList(self.read[DISTANCES])
         names = beam.pvalue.AsDict(self.read["names"])
         probes = chunks | "ImageProbes" >> beam.ParDo(ImageProbesDoFn(self.raw), distances)
+        pdq = chunks | "PdqImages" >> beam.ParDo(
+            PdqImagesDoFn(self.raw), beam.pvalue.AsList(self.read[PDQ])
+        )
         sources = self.sources
         return (
-            (self.read[AFTER], probes)
-            | "JoinImages" >> Join()
+            ((self.read[AFTER], probes) | "JoinImages" >> Join(), pdq)
+            | "AllMatches" >> beam.Flatten()
+            | "FirstImageMatch" >> beam.CombinePerKey(min)
             | "Decision" >> beam.Map(lambda m, names: decision(m[0], m[1], sources, names), names)
             | "ByChunk" >> beam.Map(lambda d: (d["chunk"], d))
         )

@@ -7,6 +7,7 @@ run. Every row of the chunk, kept or not, goes to the chunk's ledger part.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import time
@@ -24,7 +25,9 @@ from paircurate.transforms.ingest.inputs import number_repeats
 from paircurate.transforms.output import storage
 from paircurate.transforms.output.compliance import compliance_summary
 from paircurate.transforms.output.finalize import finalize_chunk, split_decisions
-from paircurate.transforms.output.ledger import summarize_shard
+from paircurate.transforms.output.indexes import ShardFile
+from paircurate.transforms.output.ledger import summarize_shard, with_shares
+from paircurate.transforms.output.publish import folder_name, write_card, write_wids_index
 from paircurate.transforms.output.shards import TarWriter, sample_members, shard_name
 from paircurate.transforms.output.store import OutputLayout, RawStore, image_member, write_parquet
 
@@ -72,16 +75,12 @@ class WriteShardDoFn(beam.DoFn):
             shard=None if self.plan.text_only else name,
             semantic=semantic,
         )
-        tar_bytes = 0
+        shard = None
         files, layout = self.layout.files, self.layout
         if self.plan.text_only:
             write_parquet(files, layout.metadata_part(name), final.kept, self.schema)
         else:
-            tar_bytes = storage.write_atomically(
-                files,
-                layout.shard_tar(name),
-                lambda stream: self._write_tar(stream, raw_tar, final.kept),
-            )
+            shard = layout.write_shard(name, lambda writer: self._fill(writer, raw_tar, final.kept))
             write_parquet(files, layout.shard_parquet(name), final.kept, self.schema)
             if self.plan.writes_embeddings:
                 self._write_embeddings(name, final.kept, scores)
@@ -93,7 +92,10 @@ class WriteShardDoFn(beam.DoFn):
         self.samples.inc(len(final.kept))
         BOARD.finish("write", len(final.rows))
         self.write_ms.inc(int((time.perf_counter() - started) * 1000))
-        yield summarize_shard(name, final.rows, tar_bytes)
+        if shard is None:
+            yield summarize_shard(name, final.rows, 0)
+        else:
+            yield summarize_shard(name, final.rows, shard.image_bytes, shard.size)
 
     def _write_embeddings(self, name: str, kept: list[dict], scores: dict[str, dict]) -> None:
         """img_emb/img_emb_NNNNN.npy and text_emb/text_emb_NNNNN.npy, rows in shard order."""
@@ -108,9 +110,9 @@ class WriteShardDoFn(beam.DoFn):
                 self.layout.files, path, lambda stream, a=array: np.save(stream, a)
             )
 
-    def _write_tar(self, stream, raw_tar: str | None, kept: list[dict]) -> int:
-        """The final shard from the kept rows' images in ``raw_tar``, the chunk's committed tar."""
-        writer = TarWriter(stream)
+    def _fill(self, writer: TarWriter, raw_tar: str | None, kept: list[dict]) -> int:
+        """The final shard from the kept rows' images in ``raw_tar``, the chunk's committed tar;
+        returns the bytes of images written."""
         size = 0
         if kept:
             names = [image_member(row["uid"], row["image_format"]) for row in kept]
@@ -119,7 +121,6 @@ class WriteShardDoFn(beam.DoFn):
                     sample_members(row["key"], image, row["image_format"], row["caption"], row)
                 )
                 size += len(image)
-        writer.close()
         return size
 
 
@@ -143,41 +144,43 @@ class MergeSummariesFn(beam.CombineFn):
         return accumulator
 
 
+def today() -> str:
+    """The UTC date, ISO: when the card was written."""
+    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+
+
 def stats_document(summary: dict, run_info: dict) -> dict:
     """stats.json: counts by status and reason with shares, what the run respected (opt-outs
     and removal lists, transforms/output/compliance.py), plus what the run was."""
     rows = summary["rows"]
-
-    def with_shares(counts: dict) -> dict:
-        return {
-            key: {"count": n, "share": round(n / rows, 6) if rows else 0.0}
-            for key, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        }
-
     kept = summary["status"].get(Status.KEPT.value, 0)
     return {
         "rows_in": rows,
         "kept": kept,
-        "status": with_shares(summary["status"]),
-        "reason": with_shares(summary["reason"]),
+        "status": with_shares(summary["status"], rows),
+        "reason": with_shares(summary["reason"], rows),
         "shards": len(summary["shards"]),
         "image_bytes_written": summary["image_bytes"],
+        "languages": dict(sorted(summary["languages"].items(), key=lambda i: (-i[1], i[0]))),
         "compliance": compliance_summary(summary["reason"], run_info.get("options") or {}),
         **run_info,
     }
 
 
 class FinalizeDoFn(beam.DoFn):
-    """Write sizes.json and stats.json once every part exists; clear stale temporaries.
+    """Write sizes.json, the wids index, stats.json and the dataset card once every part
+    exists; clear stale temporaries.
 
     ``parts`` is the folder of the per-chunk outputs: "shards" (with sizes.json,
-    which open_clip reads) or "metadata" for a text-only run.
+    which open_clip reads) or "metadata" for a text-only run; ``schema`` is the
+    ledger's, whose columns the card describes.
     """
 
-    def __init__(self, layout: OutputLayout, run_info: dict, parts: str = "shards"):
+    def __init__(self, layout: OutputLayout, run_info: dict, parts: str = "shards", schema=None):
         self.layout = layout
         self.run_info = run_info
         self.parts = parts
+        self.schema = schema
 
     def process(
         self, summary: dict, cut: float | None = None, extras: Iterable[dict] = ()
@@ -189,12 +192,19 @@ class FinalizeDoFn(beam.DoFn):
         if self.parts == "shards":
             sizes = {f"{name}.tar": n for name, n in sorted(summary["shards"].items())}
             storage.write_bytes(files, layout.sizes_json, json.dumps(sizes, indent=1).encode())
+            tars = summary["tar_bytes"]
+            shards = {
+                name: ShardFile(n, tars.get(name, 0)) for name, n in summary["shards"].items()
+            }
+            write_wids_index(layout, shards, folder_name(layout))
         document = stats_document(summary, self.run_info)
         if cut is not None:
             document["clip_keep_fraction_cut"] = cut
         for extra in extras:
             document.update(extra)
         storage.write_bytes(files, layout.stats_json, json.dumps(document, indent=2).encode())
+        if self.schema is not None:
+            write_card(layout, document, self.schema, today())
         provenance = self.run_info.get("clip_provenance")
         if provenance and self.run_info["options"]["clip"].get("write_embeddings"):
             data = json.dumps(provenance, indent=2).encode()

@@ -71,3 +71,14 @@ def test_stats_record_local_inputs_as_absolute_paths(tmp_path, monkeypatch):
     config, _ = parse_args(["--input", "lists/a.csv", "gs://bucket/b.csv", "--output", "o"])
     recorded = recorded_options(config)["inputs"]["input"]
     assert recorded == [str(tmp_path / "lists" / "a.csv"), "gs://bucket/b.csv"]
+
+
+def test_remove_needs_a_finished_run_and_one_kind_of_request(tmp_path, capsys):
+    listed = tmp_path / "md5.txt"
+    listed.write_text("md5\n" + "0" * 32 + "\n")
+    assert main(["remove", str(tmp_path / "run")]) == 2
+    assert "give removal lists (--exclude) or a diff (--diff)" in capsys.readouterr().err
+    assert main(["remove", str(tmp_path / "run"), "--exclude", str(listed)]) == 2
+    assert "stats.json not found; remove works on a finished run" in capsys.readouterr().err
+    both = ["remove", str(tmp_path), "--exclude", str(listed), "--diff", "removed.parquet"]
+    assert main(both) == 2

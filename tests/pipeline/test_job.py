@@ -113,6 +113,10 @@ def test_two_runs_give_byte_identical_shards(first_run, manifest, tmp_path):
     first = {p.name: p.read_bytes() for p in shard_files(output, ".tar")}
     second = {p.name: p.read_bytes() for p in shard_files(again, ".tar")}
     assert first == second
+    indexes = [
+        {p.name: p.read_bytes() for p in shard_files(out, ".idx")} for out in (output, again)
+    ]
+    assert indexes[0] == indexes[1] and len(indexes[0]) == len(first)  # DALI's, with the tars
     keys = lambda out: {(r["uid"], r["shard"], r["status"]) for r in read_ledger(out)}  # noqa: E731
     assert keys(output) == keys(again)
 

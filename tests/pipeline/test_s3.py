@@ -36,12 +36,20 @@ def test_a_job_reads_and_writes_s3_and_retries_there(s3, manifest, tmp_path):
     ledger = s3.ledger(f"{prefix}/out")
     assert sorted(Counter(row["row_number"] for row in ledger).values()) == [1] * PAIRS
     assert {row["source"] for row in ledger} == {source}
-    # The tars and sizes.json; shard Parquet records download times, which differ per run.
-    shard_keys = [key for key in s3.keys(f"{prefix}/out/shards/") if not key.endswith(".parquet")]
+    # The tars, their DALI indexes and sizes.json; shard Parquet records download times, which
+    # differ per run, and the wids index names its folder.
+    shard_keys = [key for key in s3.keys(f"{prefix}/out/shards/")
+                  if not key.endswith((".parquet", "shardindex.json"))]  # fmt: skip
     shards = {key.rsplit("/", 1)[1]: s3.get(key) for key in shard_keys}
-    local_shards = {p.name: p.read_bytes() for p in shard_files(local, ".tar")}
+    local_files = [*shard_files(local, ".tar"), *shard_files(local, ".idx")]
+    local_shards = {p.name: p.read_bytes() for p in local_files}
     local_shards["sizes.json"] = (local / "shards" / "sizes.json").read_bytes()
     assert shards == local_shards and len(shards) > 1
+    wids = json.loads(s3.get(f"{prefix}/out/shards/shardindex.json"))
+    assert (
+        wids["shardlist"]
+        == json.loads((local / "shards" / "shardindex.json").read_text())["shardlist"]
+    )
     stats = json.loads(s3.get(f"{prefix}/out/stats.json"))
     assert stats["rows_in"] == PAIRS and stats["kept"] > 0
     page = s3.get(f"{prefix}/out/report.html").decode()

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 from PIL import Image
@@ -86,6 +88,49 @@ def test_shards_read_back_with_webdataset(demo):
             keys.append(sample["__key__"])
     assert len(keys) == len(set(keys)) == sum(sizes.values())
     assert len(keys) == stats["kept"] == stats["status"]["kept"]["count"]
+
+
+def test_wids_reads_random_samples_as_webdataset_streams_them(demo, tmp_path):
+    """The run's wids index, beside the same shards open_clip trains on, gives each sample's
+    exact bytes at random; DALI's index of each tar points at the same bytes."""
+    wids = pytest.importorskip("wids")
+    output, stats = demo
+    streamed = []
+    for name in sorted(read_sizes(output)):
+        dataset = wds.WebDataset(str(output / "shards" / name), shardshuffle=False)
+        streamed += list(dataset)
+    assert len(streamed) == stats["kept"]
+    indexed = wids.ShardListDataset(
+        str(output / "shards" / "shardindex.json"), cache_dir=str(tmp_path), transformations=[]
+    )
+    assert len(indexed) == len(streamed)
+    for position in random.Random(0).sample(range(len(streamed)), min(25, len(streamed))):
+        expected, sample = streamed[position], indexed[position]
+        assert sample["__key__"] == expected["__key__"]
+        for ext in ("jpg", "json", "txt"):
+            assert sample[f".{ext}"].getvalue() == expected[ext]
+    by_member = {f"{s['__key__']}.{ext}": s[ext] for s in streamed for ext in ("jpg", "txt")}
+    for name in read_sizes(output):
+        lines = (output / "shards" / name.replace(".tar", ".idx")).read_text().splitlines()
+        with open(output / "shards" / name, "rb") as tar:
+            for line in lines[1:]:
+                fields = line.split(" ")
+                for ext, offset, size, member in zip(*[iter(fields)] * 4, strict=True):
+                    if ext in ("jpg", "txt"):
+                        tar.seek(int(offset))
+                        assert tar.read(int(size)) == by_member[member]
+
+
+def test_the_dataset_card_validates_and_reads_the_shard_parquet(demo):
+    mlc = pytest.importorskip("mlcroissant")
+    output, stats = demo
+    card = mlc.Dataset(jsonld=str(output / "croissant.json"))
+    assert not card.metadata.ctx.issues.errors and not card.metadata.ctx.issues.warnings
+    keys = sorted(record["samples/key"].decode() for record in card.records("samples"))
+    assert len(keys) == stats["kept"]
+    parquet = sorted((output / "shards").glob("*.parquet"))
+    assert keys == sorted(key for path in parquet for key in pq.read_table(path)["key"].to_pylist())
+    assert "## Languages" in (output / "DATASET_CARD.md").read_text()
 
 
 def test_open_clip_counts_samples_from_sizes_json(demo):

@@ -7,10 +7,19 @@ kind of every entry in the file:
   host lowercased, default port and fragment dropped);
 - ``domain``: a host name; it covers the host and every subdomain of it
   (``example.com`` covers ``img.example.com``, not ``badexample.com``);
-- ``sha256``: 64 hex digits, the sha256 of the image's bytes as downloaded;
+- ``sha256``, ``md5``, ``sha1``: 64, 32 or 40 hex digits, a digest of the
+  image's bytes as downloaded (the ledger's columns of the same names), as the
+  hash lists of child-safety organisations give them;
 - ``phash``: 16 hex digits, a 64-bit pHash (the ledger's ``phash``); an image
   whose pHash differs in at most DISTANCE bits matches (``phash/6:FILE``;
-  DISTANCE 0 when not given).
+  DISTANCE 0 when not given);
+- ``pdq``: 64 hex digits, a 256-bit PDQ hash (Meta's perceptual hash, in the
+  hex form its hashers print); an image whose PDQ differs in at most DISTANCE
+  bits matches (DISTANCE 31 when not given: PDQ's recommended match threshold).
+
+``KIND_RULES`` is the one table of kinds: what a value looks like and which
+distances it takes. Everything that reads lists (the job, ``paircurate
+remove``, checks before submission) goes through ``read_entries``.
 
 Without a KIND, the file says it per line or in its header:
 
@@ -38,11 +47,43 @@ import pyarrow.parquet as pq
 
 from paircurate.transforms.ingest.urls import normalize_url, url_problem
 
-KINDS = ("url", "domain", "sha256", "phash")
-BEFORE_DOWNLOAD = ("url", "domain")
-"""Kinds that act on the URL, so that a listed row is never fetched."""
-MAX_DISTANCE = 63
 _HEX = re.compile("[0-9a-f]+")
+
+
+@dataclass(frozen=True)
+class KindRule:
+    """What the values of one kind look like: ``hex_digits`` for a hash (0: not a hash), and
+    for a perceptual hash the largest and the default Hamming distance."""
+
+    hex_digits: int = 0
+    before_download: bool = False
+    max_distance: int | None = None
+    default_distance: int = 0
+    label: str = ""
+
+    @property
+    def takes_distance(self) -> bool:
+        return self.max_distance is not None
+
+
+KIND_RULES: dict[str, KindRule] = {
+    "url": KindRule(before_download=True),
+    "domain": KindRule(before_download=True),
+    "sha256": KindRule(hex_digits=64),
+    "md5": KindRule(hex_digits=32),
+    "sha1": KindRule(hex_digits=40),
+    "phash": KindRule(hex_digits=16, max_distance=63, label="pHash"),
+    "pdq": KindRule(hex_digits=64, max_distance=255, default_distance=31, label="PDQ"),
+}
+KINDS = tuple(KIND_RULES)
+BEFORE_DOWNLOAD = tuple(kind for kind, rule in KIND_RULES.items() if rule.before_download)
+"""Kinds that act on the URL, so that a listed row is never fetched."""
+PERCEPTUAL = tuple(kind for kind, rule in KIND_RULES.items() if rule.takes_distance)
+"""Kinds matched within a Hamming distance."""
+EXACT_DIGESTS = tuple(
+    kind for kind, rule in KIND_RULES.items() if rule.hex_digits and not rule.takes_distance
+)
+"""Kinds matched by a digest of the downloaded bytes, one ledger column each."""
 
 
 class ExclusionListError(ValueError):
@@ -55,7 +96,9 @@ class ListSpec:
 
     path: str
     kind: str | None = None
-    distance: int = 0
+    distance: int | None = None
+    """The distance of every perceptual entry without one of its own; None: each kind's
+    default."""
 
     @classmethod
     def parse(cls, spec: str) -> ListSpec:
@@ -64,11 +107,14 @@ class ListSpec:
         kind, _, distance = head.partition("/")
         if not sep or kind not in KINDS:
             return cls(path=spec)
-        if distance and kind != "phash":
-            raise ExclusionListError(f"--exclude {spec!r}: only phash entries take a /DISTANCE")
+        if distance and not KIND_RULES[kind].takes_distance:
+            raise ExclusionListError(
+                f"--exclude {spec!r}: only {' and '.join(PERCEPTUAL)} entries take a /DISTANCE"
+            )
         if not rest:
             raise ExclusionListError(f"--exclude {spec!r}: name the file after {head}:")
-        return cls(path=rest, kind=kind, distance=parse_distance(distance or "0", spec))
+        given = parse_distance(distance, kind, spec) if distance else None
+        return cls(path=rest, kind=kind, distance=given)
 
 
 @dataclass(frozen=True)
@@ -81,13 +127,23 @@ class Entry:
     distance: int = 0
 
 
-def parse_distance(text: str, where: str) -> int:
+def parse_distance(text: str, kind: str, where: str) -> int:
+    """A perceptual kind's distance, or ExclusionListError naming its range."""
+    rule = KIND_RULES.get(kind)
+    if rule is None:
+        raise ExclusionListError(f"{where}: unknown kind {kind!r}; use one of {KINDS}")
+    if not rule.takes_distance:
+        takers = " and ".join(PERCEPTUAL)
+        raise ExclusionListError(f"{where}: only {takers} entries take a distance")
     try:
         distance = int(text)
     except ValueError:
         distance = -1
-    if not 0 <= distance <= MAX_DISTANCE:
-        raise ExclusionListError(f"{where}: the pHash distance must be 0..63, not {text!r}")
+    if not 0 <= distance <= rule.max_distance:
+        raise ExclusionListError(
+            f"{where}: the {rule.label or kind} distance must be 0..{rule.max_distance}, "
+            f"not {text!r}"
+        )
     return distance
 
 
@@ -109,10 +165,14 @@ def domain_suffixes(host: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(len(labels))]
 
 
-def normalize_entry(kind: str, value: str, line: int, distance: int, where: str) -> Entry:
-    """The entry as it is matched, or ExclusionListError saying what is wrong with it."""
+def normalize_entry(kind: str, value: str, line: int, distance: int | None, where: str) -> Entry:
+    """The entry as it is matched, or ExclusionListError saying what is wrong with it.
+
+    ``distance`` None gives a perceptual entry its kind's default distance.
+    """
     value = value.strip()
-    if kind not in KINDS:
+    rule = KIND_RULES.get(kind)
+    if rule is None:
         raise ExclusionListError(f"{where}: unknown kind {kind!r}; use one of {KINDS}")
     if kind == "url":
         problem = url_problem(value)
@@ -126,11 +186,14 @@ def normalize_entry(kind: str, value: str, line: int, distance: int, where: str)
         if not host or any(ch in host for ch in "/ ?#@"):
             raise ExclusionListError(f"{where}: {value!r} is not a domain name")
         return Entry(kind, host, line)
-    digits = 64 if kind == "sha256" else 16
     text = value.lower().removeprefix("0x")
-    if len(text) != digits or not _HEX.fullmatch(text):
-        raise ExclusionListError(f"{where}: a {kind} entry is {digits} hex digits, not {value!r}")
-    return Entry(kind, text, line, distance if kind == "phash" else 0)
+    if len(text) != rule.hex_digits or not _HEX.fullmatch(text):
+        raise ExclusionListError(
+            f"{where}: a {kind} entry is {rule.hex_digits} hex digits, not {value!r}"
+        )
+    if not rule.takes_distance:
+        return Entry(kind, text, line)
+    return Entry(kind, text, line, rule.default_distance if distance is None else distance)
 
 
 def _text_entries(stream: IO[bytes], spec: ListSpec) -> Iterator[Entry]:
@@ -156,7 +219,11 @@ def _text_entries(stream: IO[bytes], spec: ListSpec) -> Iterator[Entry]:
             raise ExclusionListError(
                 f"{where}: give kind,value (or name the kind: --exclude sha256:{spec.path})"
             )
-        distance = parse_distance(fields[2], where) if len(fields) > 2 else spec.distance
+        distance = (
+            parse_distance(fields[2], first, where)
+            if len(fields) > 2 and fields[2].strip()
+            else spec.distance
+        )
         yield normalize_entry(first, fields[1], number, distance, where)
 
 
@@ -195,9 +262,13 @@ def _parquet_entries(stream: IO[bytes], spec: ListSpec) -> Iterator[Entry]:
             entry_kind, value = columns["kind"][i], columns["value"][i]
             if entry_kind is None or value is None:
                 raise ExclusionListError(f"{where}: kind and value must not be empty")
+            entry_kind = str(entry_kind).lower()
             distance = columns.get("distance", [None] * batch.num_rows)[i]
-            distance = spec.distance if distance is None else parse_distance(str(distance), where)
-            yield normalize_entry(str(entry_kind).lower(), str(value), number, distance, where)
+            if distance is None:
+                distance = spec.distance
+            else:
+                distance = parse_distance(str(distance), entry_kind, where)
+            yield normalize_entry(entry_kind, str(value), number, distance, where)
 
 
 def read_entries(stream: IO[bytes], spec: ListSpec) -> Iterator[Entry]:

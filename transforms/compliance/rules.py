@@ -19,6 +19,7 @@ from paircurate.schemas.records import DECIDED
 from paircurate.transforms.compliance.join import EVAL_KIND, KINDS, PROBE, exact_key, uid_bytes
 from paircurate.transforms.compliance.lists import (
     BEFORE_DOWNLOAD,
+    KIND_RULES,
     ListSpec,
     domain_suffixes,
     host_of,
@@ -87,13 +88,18 @@ def describe_match(
         name = eval_names.get(f"{source}:{item}", f"image {item}")
         detail = f"pHash within {distance} bits of evaluation image {name} of {path}"
         return "eval_contamination", detail, name
-    entry_kind = KINDS[kind]
-    where = f"{path}:{item}"
-    if entry_kind == "phash":
-        detail = f"pHash within {distance} bits of the phash entry at line {item} of {path}"
-    else:
-        detail = f"{entry_kind} entry at line {item} of {path}"
+    detail, where = list_match_detail(KINDS[kind], path, item, distance)
     return "excluded", detail, where
+
+
+def list_match_detail(kind: str, path: str, line: int, distance: int) -> tuple[str, str]:
+    """(reason_detail, compliance_match) of a row a list entry matched."""
+    rule = KIND_RULES[kind]
+    if rule.takes_distance:
+        detail = f"{rule.label} within {distance} bits of the {kind} entry at line {line} of {path}"
+    else:
+        detail = f"{kind} entry at line {line} of {path}"
+    return detail, f"{path}:{line}"
 
 
 def dropped_row(

@@ -31,7 +31,6 @@ decoder caught in a loop cannot hold a download thread for ever.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
 import queue
@@ -42,7 +41,7 @@ from multiprocessing.process import BaseProcess
 
 from paircurate.schemas.config import ImageConfig
 from paircurate.transforms.crawl.allocator import keep_image_buffers
-from paircurate.transforms.crawl.images import ImageResult, process_image
+from paircurate.transforms.crawl.images import ImageResult, body_digests, process_image
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +186,7 @@ def pool_size(cores: int) -> int:
 
 
 def _failed(body: bytes, detail: str) -> ImageResult:
-    return ImageResult(
-        sha256=hashlib.sha256(body).hexdigest(), reason="image_decode_error", detail=detail
-    )
+    return ImageResult(**body_digests(body), reason="image_decode_error", detail=detail)
 
 
 _shared: dict[int, ImagePool] = {}

@@ -34,6 +34,8 @@ class ImageResult:
     """What was measured on an image, the re-encoded bytes, or why it was refused."""
 
     sha256: str
+    md5: str | None = None
+    sha1: str | None = None
     reason: str | None = None
     detail: str | None = None
     original_width: int | None = None
@@ -55,8 +57,17 @@ class ImageResult:
         return {k: v for k, v in self.__dict__.items() if k not in ("encoded", "reason", "detail")}
 
 
+def body_digests(body: bytes) -> dict[str, str]:
+    """The digests of the bytes as downloaded that hash lists name them by."""
+    return {
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "md5": hashlib.md5(body, usedforsecurity=False).hexdigest(),
+        "sha1": hashlib.sha1(body, usedforsecurity=False).hexdigest(),
+    }
+
+
 def process_image(body: bytes, config: ImageConfig) -> ImageResult:
-    result = ImageResult(sha256=hashlib.sha256(body).hexdigest())
+    result = ImageResult(**body_digests(body))
     try:
         image, orientation = _open_checked(body, config, result)
         if result.reason is None:

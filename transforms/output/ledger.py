@@ -26,11 +26,22 @@ def drop(row: Mapping[str, Any], reason: str, detail: str | None = None, **extra
 
 
 def empty_summary() -> dict[str, Any]:
-    return {"rows": 0, "status": Counter(), "reason": Counter(), "shards": {}, "image_bytes": 0}
+    return {
+        "rows": 0,
+        "status": Counter(),
+        "reason": Counter(),
+        "languages": Counter(),
+        "shards": {},
+        "tar_bytes": {},
+        "image_bytes": 0,
+    }
 
 
-def summarize_shard(shard: str, rows: Iterable[Mapping[str, Any]], image_bytes: int) -> dict:
-    """Counts of one chunk's ledger rows, and the size of the shard written for it."""
+def summarize_shard(
+    shard: str, rows: Iterable[Mapping[str, Any]], image_bytes: int, tar_bytes: int | None = None
+) -> dict:
+    """Counts of one chunk's ledger rows (kept ones by language too), and the sizes of the
+    shard written for it (``tar_bytes`` None: no tar, as in a text-only run)."""
     summary = empty_summary()
     kept = 0
     for row in rows:
@@ -38,8 +49,12 @@ def summarize_shard(shard: str, rows: Iterable[Mapping[str, Any]], image_bytes: 
         summary["status"][row["status"]] += 1
         if row.get("reason"):
             summary["reason"][row["reason"]] += 1
-        kept += row["status"] == Status.KEPT.value
+        if row["status"] == Status.KEPT.value:
+            kept += 1
+            summary["languages"][row.get("language") or "unknown"] += 1
     summary["shards"][shard] = kept
+    if tar_bytes is not None:
+        summary["tar_bytes"][shard] = tar_bytes
     summary["image_bytes"] = image_bytes
     return summary
 
@@ -50,6 +65,16 @@ def merge_summaries(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         merged["rows"] += summary["rows"]
         merged["status"].update(summary["status"])
         merged["reason"].update(summary["reason"])
+        merged["languages"].update(summary["languages"])
         merged["shards"].update(summary["shards"])
+        merged["tar_bytes"].update(summary["tar_bytes"])
         merged["image_bytes"] += summary["image_bytes"]
     return merged
+
+
+def with_shares(counts: Mapping[str, int], rows: int) -> dict[str, dict[str, Any]]:
+    """stats.json's form of counts: each with its share of ``rows``, largest first."""
+    return {
+        key: {"count": n, "share": round(n / rows, 6) if rows else 0.0}
+        for key, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    }

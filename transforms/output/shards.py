@@ -12,7 +12,7 @@ import json
 import math
 import tarfile
 from collections.abc import Iterable, Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 FIXED_MTIME = 946684800  # 2000-01-01: a constant, so tars do not depend on the clock
 # Measurements that differ between runs of the same input; kept out of sample JSON.
@@ -121,12 +121,22 @@ def tar_header(name: str, size: int) -> bytes:
     return bytes(header)
 
 
+class TarMember(NamedTuple):
+    """Where a member's data lies in its tar: what random-access readers index."""
+
+    name: str
+    offset: int
+    size: int
+
+
 class TarWriter:
     """Write members to a tar stream with fixed metadata; works on unseekable streams.
 
     The bytes are those of ``tarfile`` in ``w|`` mode with USTAR headers:
     each member padded to a whole block, two empty blocks at the end and the
-    whole padded to a whole record.
+    whole padded to a whole record. ``members`` records where each member's
+    data starts, so indexes are written with the tar instead of by reading it
+    again; ``size`` is the tar's length once closed.
     """
 
     def __init__(self, stream: IO[bytes]):
@@ -134,9 +144,15 @@ class TarWriter:
         self._offset = 0
         self._closed = False
         self.count = 0
+        self.members: list[TarMember] = []
+
+    @property
+    def size(self) -> int:
+        return self._offset
 
     def add(self, name: str, data: bytes) -> None:
         self._write(tar_header(name, len(data)))
+        self.members.append(TarMember(name, self._offset, len(data)))
         self._write(data)
         padding = -len(data) % tarfile.BLOCKSIZE
         if padding:
@@ -172,3 +188,15 @@ def read_members(stream: IO[bytes], names: Iterable[str]) -> Iterator[tuple[str,
             if handle is None:
                 raise KeyError(f"member {name!r} missing from fetched shard")
             yield name, handle.read()
+
+
+def pick_members(stream: IO[bytes], names: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+    """The members of a tar stream that are among ``names``, in tar order; others are skipped
+    and names the tar lacks are left out. Reads the stream once, front to back."""
+    wanted = set(names)
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for info in tar:
+            if info.name in wanted:
+                handle = tar.extractfile(info)
+                if handle is not None:
+                    yield info.name, handle.read()

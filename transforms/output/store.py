@@ -4,10 +4,14 @@ Every stage that reads or writes a run's files asks this module where they
 are, so the layout is written down once:
 
     DIR/shards/NNNNN.tar, NNNNN.parquet, sizes.json   final WebDataset shards
+    DIR/shards/NNNNN.idx, shardindex.json             their DALI and wids indexes
     DIR/metadata/part-NNNNN.parquet                   a text-only run's rows
     DIR/ledger/part-NNNNN.parquet                     every input row, once
     DIR/embeddings/img_emb/img_emb_NNNNN.npy, text_emb/..., provenance.json
     DIR/stats.json, DIR/report.html
+    DIR/croissant.json, DIR/DATASET_CARD.md           the dataset card
+    DIR/removed.parquet                               what ``paircurate remove`` took out
+    DIR/removing/vN/                                  a removal under way (``remove``)
     DIR/eval/NAME.json                                results of ``paircurate eval``
     DIR/fetch/<fingerprint>/                          raw shards (``RawStore``)
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 import tarfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -35,6 +40,7 @@ import pyarrow.parquet as pq
 
 from paircurate.schemas.records import rows_to_table
 from paircurate.transforms.output import storage
+from paircurate.transforms.output.indexes import dali_index, samples_of
 from paircurate.transforms.output.shards import TarWriter, read_members, shard_name
 from paircurate.transforms.output.storage import Files
 
@@ -54,6 +60,15 @@ def write_parquet(files: Files, path: str, rows: list[dict], schema: pa.Schema) 
     """``rows`` as one Parquet file of ``schema`` at ``path``, written atomically."""
     table = rows_to_table(rows, schema)
     storage.write_atomically(files, path, lambda stream: pq.write_table(table, stream))
+
+
+@dataclass(frozen=True)
+class WrittenShard:
+    """A final shard as written: its size in bytes, its samples and their images' bytes."""
+
+    size: int
+    samples: int
+    image_bytes: int
 
 
 class OutputLayout:
@@ -101,6 +116,67 @@ class OutputLayout:
     @property
     def sizes_json(self) -> str:
         return self.path("shards", "sizes.json")
+
+    def dali_index(self, name: str) -> str:
+        """DALI's index of shard ``name``: beside the tar, named as DALI's wds2idx names it."""
+        return self.path("shards", f"{name}.idx")
+
+    @property
+    def wids_index(self) -> str:
+        """The wids shard index of the run, beside the shards it names."""
+        return self.path("shards", "shardindex.json")
+
+    @property
+    def croissant_json(self) -> str:
+        return self.path("croissant.json")
+
+    @property
+    def dataset_card(self) -> str:
+        return self.path("DATASET_CARD.md")
+
+    @property
+    def removed_parquet(self) -> str:
+        """Every row ``paircurate remove`` took out, and why: the diff a copy is cleaned with."""
+        return self.path("removed.parquet")
+
+    def write_shard(self, name: str, fill: Callable[[TarWriter], int]) -> WrittenShard:
+        """Shard ``name``'s tar, written atomically, and its DALI index beside it.
+
+        ``fill`` adds the members and returns the bytes of images it added. The
+        index comes from the offsets the writer recorded; a shard left without
+        samples loses an index an earlier write left.
+        """
+
+        def write(stream) -> tuple[int, TarWriter]:
+            writer = TarWriter(stream)
+            image_bytes = fill(writer)
+            writer.close()
+            return image_bytes, writer
+
+        image_bytes, writer = storage.write_atomically(self.files, self.shard_tar(name), write)
+        index = dali_index(writer.members)
+        if index is not None:
+            storage.write_bytes(self.files, self.dali_index(name), index.encode())
+        elif self.files.exists(self.dali_index(name)):
+            self.files.delete([self.dali_index(name)])
+        samples = len(samples_of(writer.members))
+        return WrittenShard(writer.size, samples, image_bytes)
+
+    @property
+    def removing(self) -> str:
+        """Where a removal under way keeps its records (``removal_folder``)."""
+        return self.path("removing")
+
+    def removal_folder(self, version: int) -> str:
+        """Per-part records of the removal that makes ``version``, until it is finished."""
+        return self.files.join(self.removing, f"v{version}")
+
+    def removal_part(self, version: int, name: str) -> str:
+        return self.files.join(self.removal_folder(version), f"part-{name}.parquet")
+
+    def embeddings_of(self, name: str) -> list[str]:
+        """The embedding files of shard ``name`` (image, then text), present or not."""
+        return [self.embeddings(prefix, name) for prefix in ("img_emb", "text_emb")]
 
     @property
     def stats_json(self) -> str:

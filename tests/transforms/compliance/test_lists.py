@@ -7,6 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from paircurate.transforms.compliance.lists import (
+    EXACT_DIGESTS,
+    KIND_RULES,
+    KINDS,
     Entry,
     ExclusionListError,
     ListSpec,
@@ -104,3 +107,42 @@ def test_a_domain_covers_its_subdomains_only():
     ]
     assert "example.com" not in domain_suffixes("badexample.com")
     assert domain_suffixes("127.0.0.1:8080") == ["127.0.0.1"]
+
+
+MD5, SHA1, PDQ = "0f" * 16, "1e" * 20, "c3" * 32
+
+
+def test_child_safety_digests_md5_and_sha1_and_pdq_with_its_default_distance():
+    text = f"kind,value,distance\nmd5,{MD5.upper()}\nsha1,0x{SHA1}\npdq,{PDQ}\npdq,{PDQ},20\n"
+    assert entries(text) == [
+        Entry("md5", MD5, 2),
+        Entry("sha1", SHA1, 3),
+        Entry("pdq", PDQ, 4, 31),
+        Entry("pdq", PDQ, 5, 20),
+    ]
+    assert entries(f"{PDQ}\n", "pdq/40:list.txt") == [Entry("pdq", PDQ, 1, 40)]
+    assert entries(f"md5\n{MD5}\n") == [Entry("md5", MD5, 2)]
+    table = pa.table({"kind": ["sha1", "pdq"], "value": [SHA1, PDQ], "distance": [None, None]})
+    assert parquet_entries(table) == [Entry("sha1", SHA1, 1), Entry("pdq", PDQ, 2, 31)]
+
+
+def test_the_table_of_kinds_is_the_one_source_of_kinds():
+    assert KINDS == tuple(KIND_RULES)
+    assert EXACT_DIGESTS == ("sha256", "md5", "sha1")
+    assert [kind for kind in KINDS if KIND_RULES[kind].takes_distance] == ["phash", "pdq"]
+
+
+@pytest.mark.parametrize(
+    ("text", "spec", "message"),
+    [
+        (f"md5,{SHA1}\n", "list.csv", "list.csv line 1: a md5 entry is 32 hex digits"),
+        (f"sha1,{MD5}\n", "list.csv", "list.csv line 1: a sha1 entry is 40 hex digits"),
+        (f"pdq,{PHASH}\n", "list.csv", "list.csv line 1: a pdq entry is 64 hex digits"),
+        (f"pdq,{PDQ},256\n", "list.csv", "the PDQ distance must be 0..255, not '256'"),
+        (f"md5,{MD5},3\n", "list.csv", "only phash and pdq entries take a distance"),
+        (f"{MD5}\n", "md5/3:list.txt", "only phash and pdq entries take a /DISTANCE"),
+    ],
+)
+def test_bad_digests_and_distances_are_refused_with_file_and_line(text, spec, message):
+    with pytest.raises(ExclusionListError, match=message):
+        entries(text, spec)

@@ -54,6 +54,8 @@ def test_fetch_many_one_pair_success_carries_every_measurement(
         "reason_detail": None,
         "bytes": len(body),
         "sha256": hashlib.sha256(body).hexdigest(),
+        "md5": hashlib.md5(body).hexdigest(),
+        "sha1": hashlib.sha1(body).hexdigest(),
         "original_width": 64,
         "original_height": 48,
         "original_format": "PNG",

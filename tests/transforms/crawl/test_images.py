@@ -327,7 +327,12 @@ def test_not_an_image(body: bytes) -> None:
     result = process_image(body, _config())
     assert result.reason == "image_decode_error"
     assert result.encoded is None
+    # A hash list names bytes, image or not: every digest is recorded for what came back.
     assert result.sha256 == hashlib.sha256(body).hexdigest()
+    assert (result.md5, result.sha1) == (
+        hashlib.md5(body).hexdigest(),
+        hashlib.sha1(body).hexdigest(),
+    )
 
 
 def test_html_detail() -> None:
@@ -336,9 +341,12 @@ def test_html_detail() -> None:
 
 
 def test_measurements_leave_out_bytes_and_reason() -> None:
-    result = process_image(image_bytes(40, 30), _config(image_size=20))
+    body = image_bytes(40, 30)
+    result = process_image(body, _config(image_size=20))
     assert result.measurements() == {
-        "sha256": result.sha256,
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "md5": hashlib.md5(body).hexdigest(),
+        "sha1": hashlib.sha1(body).hexdigest(),
         "original_width": 40,
         "original_height": 30,
         "original_format": "PNG",

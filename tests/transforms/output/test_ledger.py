@@ -96,27 +96,33 @@ def test_drop_reason_wins_over_an_extra_of_the_same_name() -> None:
 
 
 ROWS_A = [
-    {"status": "kept", "reason": None},
-    {"status": "kept", "reason": None},
+    {"status": "kept", "reason": None, "language": "en"},
+    {"status": "kept", "reason": None, "language": "de"},
     {"status": "failed", "reason": "download_http_404"},
     {"status": "dropped", "reason": "image_too_small"},
     {"status": "failed", "reason": "download_http_404"},
 ]
 ROWS_B = [
-    {"status": "kept"},
+    {"status": "kept", "language": "en"},
     {"status": "failed", "reason": "download_timeout"},
 ]
 
 
 def test_summarize_shard() -> None:
-    summary = summarize_shard("00003", ROWS_A, image_bytes=1234)
+    summary = summarize_shard("00003", ROWS_A, image_bytes=1234, tar_bytes=10240)
     assert summary == {
         "rows": 5,
         "status": Counter({"kept": 2, "failed": 2, "dropped": 1}),
         "reason": Counter({"download_http_404": 2, "image_too_small": 1}),
+        "languages": Counter({"en": 1, "de": 1}),
         "shards": {"00003": 2},
+        "tar_bytes": {"00003": 10240},
         "image_bytes": 1234,
     }
+
+
+def test_a_shard_without_a_tar_has_no_tar_size() -> None:
+    assert summarize_shard("00003", ROWS_A, 0)["tar_bytes"] == {}
 
 
 def test_summarize_empty_shard() -> None:
@@ -125,13 +131,15 @@ def test_summarize_empty_shard() -> None:
 
 def test_merge_summaries() -> None:
     merged = merge_summaries(
-        [summarize_shard("00000", ROWS_A, 100), summarize_shard("00001", ROWS_B, 20)]
+        [summarize_shard("00000", ROWS_A, 100, 2048), summarize_shard("00001", ROWS_B, 20, 1024)]
     )
     assert merged == {
         "rows": 7,
         "status": Counter({"kept": 3, "failed": 3, "dropped": 1}),
         "reason": Counter({"download_http_404": 2, "image_too_small": 1, "download_timeout": 1}),
+        "languages": Counter({"en": 2, "de": 1}),
         "shards": {"00000": 2, "00001": 1},
+        "tar_bytes": {"00000": 2048, "00001": 1024},
         "image_bytes": 120,
     }
 
