@@ -10,9 +10,8 @@ counts what happened, for stats.json.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import IO, Any
 
 from paircurate.schemas.codes import Status, status_of
@@ -23,46 +22,12 @@ from paircurate.transforms.extract.charset import decode_page
 from paircurate.transforms.extract.html import PageFacts, read_page
 from paircurate.transforms.extract.records import RecordUnit, read_records
 from paircurate.transforms.extract.rules import Judged, judge_page
+from paircurate.transforms.extract.summary import FileSummary
 from paircurate.transforms.extract.wat import WatJsonError, read_wat
 from paircurate.transforms.ingest.inputs import make_uid
 
 CRAWL_FORMATS = ("warc", "wat")
 Row = dict[str, Any]
-
-
-@dataclass
-class FileSummary:
-    """Counts of one or more crawl files: records by outcome, candidates, reasons, notes."""
-
-    files: int = 0
-    records: Counter = field(default_factory=Counter)
-    candidates: int = 0
-    pairs: int = 0
-    reason: Counter = field(default_factory=Counter)
-    notes: Counter = field(default_factory=Counter)
-
-    def add(self, other: FileSummary) -> FileSummary:
-        self.files += other.files
-        self.records.update(other.records)
-        self.candidates += other.candidates
-        self.pairs += other.pairs
-        self.reason.update(other.reason)
-        self.notes.update(other.notes)
-        return self
-
-    def count(self, row: Mapping[str, Any]) -> None:
-        if row.get("image_index") is not None:
-            self.candidates += 1
-            self.pairs += row["reason"] is None
-        if row["reason"] is not None:
-            self.reason[row["reason"]] += 1
-
-
-def merge_summaries(summaries: Iterable[FileSummary]) -> FileSummary:
-    merged = FileSummary()
-    for summary in summaries:
-        merged.add(summary)
-    return merged
 
 
 def candidate_uid(crawl_file: str, offset: int, index: int | None) -> str:
