@@ -383,6 +383,14 @@ def _stream_record(window: _Window, start: int, max_bytes: int) -> RecordUnit:
     return RecordUnit(start, end - start, window.slice(start, end))
 
 
+def _end(stream: IO[bytes]) -> int:
+    """The stream's size, its position left where it was."""
+    position = stream.tell()
+    end = stream.seek(0, 2)
+    stream.seek(position)
+    return end
+
+
 def read_records(stream: IO[bytes], max_bytes: int) -> Iterator[RecordUnit]:
     """Every record of a crawl file, whatever its compression; see the module."""
     head = stream.read(len(GZIP_MAGIC))
@@ -392,7 +400,12 @@ def read_records(stream: IO[bytes], max_bytes: int) -> Iterator[RecordUnit]:
         return
     units = gzip_records(stream, max_bytes)
     first = next(units, None)
-    if first is not None and holds_several_records(first):
+    # A first member that holds several records, or that the file ends inside, is a file
+    # gzipped as one stream (whole or cut): read on through its decompressed bytes.
+    one_stream = first is not None and (
+        holds_several_records(first) or (first.problem is not None and first.length >= _end(stream))
+    )
+    if one_stream:
         units.close()
         stream.seek(0)
         yield from stream_records(stream, max_bytes, gzipped=True)
