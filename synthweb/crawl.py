@@ -189,9 +189,9 @@ def _build_page(
         kind = pages.NOISE_KINDS[(number * mix.noise_per_page + slot) % len(pages.NOISE_KINDS)]
         pages.add_noise(draft, kind, base_url, rng)
     if number == 0 and mix.big_page_images:
+        draft.parts.append(pages.filler(language, 4_000_000 // 80))
         for _ in range(mix.big_page_images):
             pages.add_noise(draft, "icon", base_url, rng)
-        draft.parts.append(pages.filler(language, 4_000_000 // 80))
     content_language = (
         rng.choice(pages.SITE_LANGUAGES) if language is None and rng.random() < 0.5 else None
     )

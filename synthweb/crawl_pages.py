@@ -253,7 +253,7 @@ def add_noise(page: PageDraft, kind: str, base_url: str, rng: random.Random) -> 
         expected = (url, "spacer", "extract_spacer_name")
         add_image(page, kind, -1, [("src", url), ("alt", "spacer")], expected, expected)
     elif kind == "icon":
-        url = f"{base_url}/static/icons/share-{n}.png"
+        url = f"{base_url}/static/icons/share-{n}-{len(page.images)}.png"
         expected = (url, "Share on social media", None)
         attributes = [
             ("src", url),
