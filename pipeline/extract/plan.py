@@ -97,10 +97,10 @@ def _expand(pattern: str, fmt: str, prefix: str) -> list[str]:
         return read_paths_list(pattern, prefix)
     if _GLOB_CHARS & set(pattern):
         return fs.match(pattern)
-    if fs.exists(pattern):
-        return [pattern]
     below = fs.match(pattern.rstrip("/") + "/**")
-    return [path for path in below if format_of_name(path) == fmt]
+    if below:  # a folder: the crawl files below it
+        return [p for p in below if format_of_name(p) == fmt and not is_paths_list(p)]
+    return [pattern] if fs.exists(pattern) else []
 
 
 def plan_crawl(inputs: InputConfig, extract: ExtractConfig) -> CrawlPlan | None:
