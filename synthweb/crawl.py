@@ -146,13 +146,25 @@ def _http_response(page: _Page) -> bytes:
     return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
 
 
+def _anchors(page: _Page, count: int = 30) -> list[dict[str, str]]:
+    """The page's navigation links as WAT lists them: most of a real WAT record's links."""
+    return [
+        {"path": "A@/href", "url": f"/pages/p{n:05d}.html", "text": f"Page {n} of the gallery"}
+        for n in range(count)
+    ]
+
+
 def _wat_json(page: _Page, rid: str, warc_name: str, offset: int, kind: str) -> bytes:
     warc_headers = {"WARC-Type": kind, "WARC-Date": WARC_DATE, "WARC-Record-ID": f"<{rid}>"}
     warc_headers["WARC-Target-URI"] = page.draft.url
     envelope: dict = {"Format": "WARC", "WARC-Header-Metadata": warc_headers}
     if kind == "response":
         _, declared = _page_bytes(page)
-        head: dict = {"Title": pages.html.escape(page.title), "Metas": [{"charset": declared}]}
+        head: dict = {
+            "Title": pages.html.escape(page.title),
+            "Metas": [{"charset": declared}, {"name": "viewport", "content": "width=device-width"}],
+            "Link": [{"path": "LINK@/href", "url": "/s.css", "rel": "stylesheet"}],
+        }
         if page.draft.base_href:
             head["Base"] = page.draft.base_href
         headers = {"Content-Type": f"text/html; charset={declared}", "Server": "synthweb"}
@@ -163,7 +175,7 @@ def _wat_json(page: _Page, rid: str, warc_name: str, offset: int, kind: str) -> 
             "HTTP-Response-Metadata": {
                 "Response-Message": {"Version": "HTTP/1.1", "Status": "200", "Reason": "OK"},
                 "Headers": headers,
-                "HTML-Metadata": {"Head": head, "Links": page.draft.links},
+                "HTML-Metadata": {"Head": head, "Links": [*_anchors(page), *page.draft.links]},
             },
         }
     container = {"Filename": warc_name, "Compressed": True, "Offset": str(offset)}

@@ -29,6 +29,7 @@ from typing import IO
 GZIP_MAGIC = b"\x1f\x8b\x08"
 READ_CHUNK = 1 << 20
 INFLATE_CHUNK = 1 << 18
+FEED_CHUNK = 1 << 16  # compressed bytes given to zlib at a time (most members are smaller)
 HEADER_SLACK = 1 << 16  # WARC and HTTP headers kept on top of max_bytes of content
 _RECORD_START = b"WARC/1."
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d{1,15})[ \t]*\r?$")
@@ -73,7 +74,8 @@ class _Window:
 
     def slice(self, start: int, stop: int) -> bytes:
         self.fill(stop)
-        return bytes(self.buffer[start - self.base : stop - self.base])
+        with memoryview(self.buffer) as view:
+            return bytes(view[start - self.base : stop - self.base])
 
     def find(self, needle: bytes, start: int, stop: int | None = None) -> int:
         """The offset of the next ``needle`` at or after ``start``, or -1.
@@ -143,7 +145,7 @@ def _inflate(window: _Window, start: int, max_keep: int) -> _Inflated:
             size += len(out)
 
     while True:
-        data = window.slice(position, position + READ_CHUNK)
+        data = window.slice(position, position + FEED_CHUNK)
         if not data:
             return _Inflated(position, b"".join(kept), cut, "the file ends inside it", True)
         try:

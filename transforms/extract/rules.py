@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote
+
+from ada_url import join_url
 
 from paircurate.schemas.config import ExtractConfig
 from paircurate.transforms.extract.html import ImageTag, PageFacts, collapse
@@ -29,7 +31,6 @@ SUPPORTED_TYPES = frozenset({
     "image/svg+xml", "image/bmp", "image/x-icon", "image/vnd.microsoft.icon", "image/apng",
 })  # fmt: skip
 _DIMENSION = re.compile(r"^\s*(\d{1,10})(?:\.\d*)?\s*(%?)")
-_TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
 _NAME_SPLIT = re.compile(r"[-_.\s]+")
 
 
@@ -106,37 +107,40 @@ def page_base(page_url: str, base_href: str | None) -> str:
     """The URL relative sources resolve against: the first ``<base href>``, itself resolved."""
     if base_href and base_href.strip():
         try:
-            return urljoin(page_url, _TAB_OR_NEWLINE.sub("", base_href.strip()))
+            return join_url(page_url, base_href)
         except ValueError:
             return page_url
     return page_url
 
 
 def resolve(raw: str, base: str) -> tuple[str | None, tuple[str, str] | None]:
-    """(absolute http(s) URL without fragment, None) or (None, (reason, detail))."""
-    cleaned = _TAB_OR_NEWLINE.sub("", raw.strip())
+    """(absolute http(s) URL without fragment, None) or (None, (reason, detail)).
+
+    Resolution is the WHATWG URL standard's, as browsers do it (Ada): tabs
+    and newlines dropped, spaces percent-encoded, ``http:///x`` read as host x.
+    """
+    cleaned = raw.strip()
     if cleaned[:5].lower() == "data:":
         return None, ("extract_data_uri", cleaned[:60])
     try:
-        parts = urlsplit(urljoin(base, cleaned))
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as error:
-        return None, ("extract_invalid_url", f"{cleaned[:200]!r}: {error}")
-    scheme = parts.scheme.lower()
+        href = join_url(base, cleaned)
+    except ValueError:
+        return None, ("extract_invalid_url", f"{cleaned[:200]!r} is not a URL here")
+    scheme = href.split(":", 1)[0]
     if scheme not in HTTP_SCHEMES:
-        return None, ("extract_unsupported_scheme", f"scheme {scheme or '(none)'!r}")
-    if not parts.hostname:
-        return None, ("extract_invalid_url", f"{cleaned[:200]!r} has no host")
-    path = parts.path.replace(" ", "%20")
-    query = parts.query.replace(" ", "%20")
-    return urlunsplit((scheme, parts.netloc, path, query, "")), None
+        if scheme == "data":
+            return None, ("extract_data_uri", cleaned[:60])
+        return None, ("extract_unsupported_scheme", f"scheme {scheme!r}")
+    return href.split("#", 1)[0], None
 
 
 def is_spacer_name(url: str, words: frozenset[str]) -> bool:
     """Whether the URL's file name, extension aside, is made only of ``words`` and numbers."""
     if not words:
         return False
-    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]).lower()
+    name = url.split("#", 1)[0].split("?", 1)[0].rsplit("/", 1)[-1].lower()
+    if "%" in name:
+        name = unquote(name)
     stem = name.rsplit(".", 1)[0] if "." in name else name
     if not stem:
         return False

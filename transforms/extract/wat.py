@@ -37,7 +37,9 @@ class WatPage:
 
 
 def _unescaped(value: Any) -> str | None:
-    return html.unescape(value) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    return html.unescape(value) if "&" in value else value
 
 
 def _meta_language(head: dict[str, Any]) -> str | None:
