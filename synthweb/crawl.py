@@ -158,6 +158,14 @@ def _wat_json(page: _Page, rid: str, warc_name: str, offset: int, kind: str) -> 
     warc_headers = {"WARC-Type": kind, "WARC-Date": WARC_DATE, "WARC-Record-ID": f"<{rid}>"}
     warc_headers["WARC-Target-URI"] = page.draft.url
     envelope: dict = {"Format": "WARC", "WARC-Header-Metadata": warc_headers}
+    if kind == "request":
+        envelope["Payload-Metadata"] = {
+            "Actual-Content-Type": "application/http; msgtype=request",
+            "HTTP-Request-Metadata": {
+                "Request-Message": {"Method": "GET", "Path": page.draft.url, "Version": "HTTP/1.1"},
+                "Headers": {"User-Agent": "synthweb-crawler"},
+            },
+        }
     if kind == "response":
         _, declared = _page_bytes(page)
         head: dict = {
