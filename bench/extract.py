@@ -178,7 +178,12 @@ def agreement(ours: Path, anchor: Path) -> dict:
     """How far the two pair sets agree, and why they differ, from our extract ledger."""
     mine, theirs, ledger = pair_sets(ours, anchor)
     reasons = {(r["url"], r["caption"] or ""): r["reason"] for r in ledger if r["reason"]}
-    only_theirs = Counter(reasons.get(pair, "not in our ledger") for pair in theirs - mine)
+    # Candidates we dropped before they had a URL (data:, other schemes, unparseable URLs)
+    # are found by their alt: cc2dataset keeps what urljoin leaves starting with http.
+    no_url = {r["caption"] or "": r["reason"] for r in ledger if r["reason"] and not r["url"]}
+    only_theirs = Counter(
+        reasons.get(pair) or no_url.get(pair[1], "not in our ledger") for pair in theirs - mine
+    )
     theirs_urls = {url for url, _ in theirs}
     only_ours = Counter(
         "same url, other alt" if url in theirs_urls else "url resolved otherwise"
