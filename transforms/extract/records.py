@@ -32,7 +32,7 @@ INFLATE_CHUNK = 1 << 18
 FEED_CHUNK = 1 << 16  # compressed bytes given to zlib at a time (most members are smaller)
 HEADER_SLACK = 1 << 16  # WARC and HTTP headers kept on top of max_bytes of content
 _RECORD_START = b"WARC/1."
-_CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d{1,15})[ \t]*\r?$")
+CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d{1,15})[ \t]*\r?$")
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,7 @@ def _declared_end(data: bytes) -> int | None:
     header_end = data.find(b"\r\n\r\n")
     if header_end < 0:
         return None
-    match = _CONTENT_LENGTH.search(data, 0, header_end + 2)
+    match = CONTENT_LENGTH.search(data, 0, header_end + 2)
     if match is None:
         return None
     return header_end + 4 + int(match.group(1)) + 4

@@ -9,14 +9,12 @@ it is set to what the member holds before FastWARC reads it (counted as
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass
 
 from fastwarc.warc import WarcRecord, WarcRecordType
 
-from paircurate.transforms.extract.records import RecordUnit
+from paircurate.transforms.extract.records import CONTENT_LENGTH, RecordUnit
 
-_CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d{1,15})[ \t]*\r?$")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
@@ -50,7 +48,7 @@ def with_true_length(data: bytes, cut: bool) -> tuple[bytes, bool]:
     header_end = data.find(b"\r\n\r\n")
     if header_end < 0:
         raise RecordError("the WARC header has no end")
-    match = _CONTENT_LENGTH.search(data, 0, header_end + 2)
+    match = CONTENT_LENGTH.search(data, 0, header_end + 2)
     if match is None:
         raise RecordError("the WARC header has no Content-Length")
     if cut:
