@@ -174,6 +174,18 @@ def pair_sets(ours: Path, anchor: Path) -> tuple[set, set, list[dict]]:
     return mine, theirs, ledger
 
 
+def why_not_ours(pair: tuple[str, str], reasons: dict, no_url: dict) -> str:
+    """Our extract ledger's reason for a pair cc2dataset keeps and we do not."""
+    url, alt = pair
+    if pair in reasons:
+        return reasons[pair]
+    if (html.unescape(url), alt) in reasons:  # cc2dataset keeps WAT's raw "&amp;" in URLs
+        return reasons[(html.unescape(url), alt)] + " (its URL keeps &amp;)"
+    if (html.unescape(url), alt) in no_url or alt in no_url:
+        return no_url.get(alt, "not in our ledger")
+    return "not in our ledger"
+
+
 def agreement(ours: Path, anchor: Path) -> dict:
     """How far the two pair sets agree, and why they differ, from our extract ledger."""
     mine, theirs, ledger = pair_sets(ours, anchor)
@@ -181,9 +193,7 @@ def agreement(ours: Path, anchor: Path) -> dict:
     # Candidates we dropped before they had a URL (data:, other schemes, unparseable URLs)
     # are found by their alt: cc2dataset keeps what urljoin leaves starting with http.
     no_url = {r["caption"] or "": r["reason"] for r in ledger if r["reason"] and not r["url"]}
-    only_theirs = Counter(
-        reasons.get(pair) or no_url.get(pair[1], "not in our ledger") for pair in theirs - mine
-    )
+    only_theirs = Counter(why_not_ours(pair, reasons, no_url) for pair in theirs - mine)
     theirs_urls = {url for url, _ in theirs}
     only_ours = Counter(
         "same url, other alt" if url in theirs_urls else "url resolved otherwise"
