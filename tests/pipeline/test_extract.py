@@ -100,6 +100,14 @@ def test_extract_writes_the_pairs_the_truth_lists_and_its_ledger(crawl, tmp_path
     assert section["record_outcomes"]["failed"] == sum(
         1 for r in ledger if r["image_index"] is None
     )
+    # The pairs are what `run` reads, provenance carried as any extra column.
+    keep = "page_url,record_offset,record_id"
+    curated = run(["--input", str(output / "pairs"), "--output", str(tmp_path / "run"),
+                   "--text-only", "--keep-cols", keep])  # fmt: skip
+    assert curated["rows_in"] == len(pairs) and "extract" not in curated
+    assert {r["record_id"] for r in read_ledger(tmp_path / "run")} == {
+        r["record_id"] for r in pairs
+    }
 
 
 def test_a_missing_file_of_a_paths_list_is_one_failed_row(crawl, tmp_path):
