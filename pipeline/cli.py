@@ -1,7 +1,8 @@
 """The ``paircurate`` command: ``run`` the job on your lists, ``retry-failed`` what failed for
 a passing reason, ``demo`` it on a synthetic web, ``report`` on a finished run, ``eval``
 a CLIP model (zero-shot classification and retrieval), ``index`` and ``search`` a run's
-images by caption or by image, or ``remove`` what removal lists match from a finished run.
+images by caption or by image, ``remove`` what removal lists match from a finished run, or
+``extract`` the pairs of a crawl's WAT or WARC files.
 
 ``run``, ``retry-failed`` and ``demo`` end by writing DIR/report.html. If that
 fails, the job's outputs stay complete, the error is logged with the command
@@ -15,6 +16,7 @@ import sys
 
 from paircurate.pipeline import eval_command, search_command
 from paircurate.pipeline.eval_command import add_eval_arguments
+from paircurate.pipeline.extract.command import add_extract_arguments
 from paircurate.pipeline.logs import configure_logging
 from paircurate.pipeline.options import add_config_arguments
 from paircurate.pipeline.remove_command import add_remove_arguments
@@ -58,6 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     retry.add_argument("--output", required=True, metavar="DIR", help="the finished run's folder")
+    extract = commands.add_parser(
+        "extract",
+        help="extract image/alt-text pairs from WAT or WARC files (Common Crawl's) into Parquet",
+        description="Read WAT or WARC files (globs, folders or a paths list such as "
+        "wat.paths.gz with --crawl-prefix) and write DIR/pairs/ (the input of `run`), "
+        "DIR/extract_ledger/ (every candidate <img> with its reason) and DIR/stats.json. "
+        "See docs/extract.md.",
+        epilog=EPILOG,
+        parents=[common],
+    )
+    add_extract_arguments(extract)
     demo = commands.add_parser(
         "demo",
         help="serve a synthetic web on 127.0.0.1 and run the whole job on it",
@@ -67,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", required=True, help="folder for the demo's outputs")
     demo.add_argument("--pairs", type=int, default=1000, help="input rows to generate")
     demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic web")
+    demo.add_argument(
+        "--from-crawl",
+        action="store_true",
+        help="write the web's pages as WARC files and run the job from them (extract first)",
+    )
     report = commands.add_parser(
         "report",
         help="write DIR/report.html, the quality report of a finished run",
@@ -150,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from paircurate.pipeline.demo import DEMO_PORT, run_demo, summary_text
 
+        if args.command == "extract":
+            from paircurate.pipeline.extract.command import run_extract, summary_text
+
+            stats = run_extract(argv[1:])
+            print(summary_text(stats, args.output))
+            return 0
         if args.command == "run":
             from paircurate.pipeline.run import run
 
@@ -159,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
 
             stats = retry_failed(args.output, rest)
         else:
-            stats = run_demo(args.output, args.pairs, args.seed, rest, port=DEMO_PORT)
+            stats = run_demo(
+                args.output, args.pairs, args.seed, rest, port=DEMO_PORT, from_crawl=args.from_crawl
+            )
         if stats is None:  # --output_executable_path: nothing has run yet
             print("the job is written as a jar; it runs when that jar is submitted")
             return 0

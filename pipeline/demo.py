@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.run import parse_args, run_job
 from paircurate.synthweb import SyntheticWeb, SyntheticWebServer, WebMix, write_manifest
+from paircurate.synthweb.crawl import write_crawl
 
 log = logging.getLogger(__name__)
 
@@ -43,24 +44,30 @@ def run_demo(
     mix: WebMix | None = None,
     slow_seconds: float = 6.0,
     port: int = 0,
+    from_crawl: bool = False,
 ) -> dict:
     """Generate and serve ``pairs`` rows, run the job on them, return its stats.
 
     The web is served on ``port`` if it is free, else on any free one (0: any).
+    ``from_crawl``: the input is WARC files of pages that show the pairs (with
+    the crawl's faults), read through their paths list, instead of a URL list.
     """
     web = SyntheticWeb(pairs, seed=seed, mix=mix or WebMix())
     fs.makedirs(os.path.join(output, "input"))
     with serve(web, slow_seconds, port) as server:
-        manifest = write_manifest(
-            web, server.base_url, os.path.join(output, "input", "manifest.parquet")
-        )
+        if from_crawl:
+            crawl = write_crawl(web, server.base_url, os.path.join(output, "input", "crawl"))
+            inputs = ["--input", os.path.join(crawl.folder, "warc.paths.gz")]
+        else:
+            manifest = os.path.join(output, "input", "manifest.parquet")
+            write_manifest(web, server.base_url, manifest)
+            inputs = ["--input", manifest, "--keep-cols", "truth_label,truth_language"]
         argv = [
             *demo_defaults(),
             *extra_args,
-            "--input", manifest,
+            *inputs,
             "--output", output,
             "--allow-private-networks",
-            "--keep-cols", "truth_label,truth_language",
         ]  # fmt: skip
         config, beam_args = parse_args(argv)
         return run_job(config, beam_args)
@@ -91,7 +98,14 @@ def summary_text(stats: dict, output: str) -> str:
         parts, parts_line = "metadata part(s)", f"metadata: {os.path.join(output, 'metadata')}"
     else:
         parts, parts_line = "shard(s)", f"shards:   {os.path.join(output, 'shards')}"
-    lines = [
+    lines = []
+    if "extract" in stats:
+        found, failed = stats["extract"], stats["extract"]["record_outcomes"]["failed"]
+        lines.append(
+            f"extract:  {found['pairs']} pairs of {found['candidates']} <img> in "
+            f"{found['records']} records ({failed} failed)"
+        )
+    lines += [
         f"rows in:  {stats['rows_in']}",
         f"kept:     {stats['kept']} in {stats['shards']} {parts}",
     ]

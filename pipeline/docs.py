@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from paircurate.pipeline.options import option_table
 from paircurate.schemas.codes import REASONS
+from paircurate.schemas.extract import EXTRACT_LEDGER_COLUMNS
 from paircurate.schemas.records import LEDGER_COLUMNS
 
 # Arrow types of the ledger as SQL engines that read its Parquet (DuckDB, Trino behind
@@ -55,9 +56,29 @@ def reason_table() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"options": option_table, "ledger": ledger_table, "reasons": reason_table}
+def extract_ledger_table() -> str:
+    """The extract ledger's columns (docs/extract.md); the pairs are its first columns."""
+    lines = ["| column | type | SQL type | what it holds |", "|---|---|---|---|"]
+    lines += [
+        f"| `{name}` | {dtype} | {sql_type(dtype)} | {text} |"
+        for name, dtype, text in EXTRACT_LEDGER_COLUMNS
+    ]
+    return "\n".join(lines)
+
+
+TABLES = {
+    "options": option_table,
+    "ledger": ledger_table,
+    "reasons": reason_table,
+    "extract_ledger": extract_ledger_table,
+}
 # The page of docs/ each table lives in, relative to the repository root.
-PAGES = {"options": "docs/options.md", "ledger": "docs/ledger.md", "reasons": "docs/ledger.md"}
+PAGES = {
+    "options": "docs/options.md",
+    "ledger": "docs/ledger.md",
+    "reasons": "docs/ledger.md",
+    "extract_ledger": "docs/extract.md",
+}
 
 
 def with_tables(text: str) -> str:

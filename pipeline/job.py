@@ -1,6 +1,9 @@
 """The curation job graph: Read -> CheckUrls -> Captions -> [Balance] -> Fetch -> Score, Decide
 -> Write.
 
+With a crawl as input (WAT or WARC files), Extract stands in for Read
+(``pipeline.extract``): it finds the pairs and writes the extract ledger.
+
 Balance (with --balance-entries, ``pipeline.balance``) caps the pairs per
 concept entry on captions alone, before anything is downloaded.
 
@@ -43,6 +46,8 @@ from paircurate.pipeline.crawl.fetch_chunks import (
     image_threads_for,
 )
 from paircurate.pipeline.dedup.find_duplicates import FindDuplicates
+from paircurate.pipeline.extract.extract_step import ExtractPairs
+from paircurate.pipeline.extract.plan import CrawlPlan
 from paircurate.pipeline.grouping import GroupRows
 from paircurate.pipeline.ingest.caption_step import Captions
 from paircurate.pipeline.ingest.read import InputPlan, ReadInputs
@@ -201,7 +206,7 @@ def with_semantic_decisions(decisions, scores, config: JobConfig, raw: RawStore)
     return (decisions, semantic) | "WithSemantic" >> beam.Flatten()
 
 
-def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info: dict):
+def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan | CrawlPlan, run_info: dict):
     """Add the whole job to ``pipeline``; returns the PCollection of the stats document."""
     raw = raw_store_of(config)
     job_plan = plan_job(config)
@@ -210,13 +215,14 @@ def build(pipeline: beam.Pipeline, config: JobConfig, plan: InputPlan, run_info:
     if job_plan.scores:  # what made the scores and embeddings, for whoever compares them
         run_info[PROVENANCE_KEY] = config_provenance(config.clip, fs.FILES).to_json()
     codec = RowCodec(ledger_schema(plan.carried))
-    rows = (
-        pipeline
-        | "Read" >> ReadInputs(plan)
-        | "CheckUrls" >> beam.Map(check_url)
-        | "Captions" >> Captions(config.caption)
-    )
     extra_stats = []
+    if isinstance(plan, CrawlPlan):  # pairs from WAT or WARC files, their ledger on the side
+        extract = ExtractPairs(plan, config.extract, layout_of(config))
+        rows = pipeline | "Extract" >> extract
+        extra_stats.append(extract.stats)
+    else:
+        rows = pipeline | "Read" >> ReadInputs(plan)
+    rows = rows | "CheckUrls" >> beam.Map(check_url) | "Captions" >> Captions(config.caption)
     if config.balance.enabled:
         balance = Balance(config.balance)
         rows = rows | "Balance" >> balance

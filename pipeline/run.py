@@ -23,6 +23,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.compliance.checks import check_list_files
+from paircurate.pipeline.extract.plan import plan_crawl
 from paircurate.pipeline.ingest.read import plan_inputs
 from paircurate.pipeline.job import build
 from paircurate.pipeline.memory import limit_malloc_arenas
@@ -44,6 +45,7 @@ VERSIONED = (
     "torch",
 )  # fmt: skip
 STAGE_COUNTERS = {
+    "extract": ("extract_pairs", "extract_ms"),
     "read": ("read_rows", "read_ms"),
     "caption": ("caption_rows", "caption_ms"),
     "fetch": ("fetch_rows", "fetch_ms"),
@@ -139,7 +141,8 @@ def run_job(
     check_paths_reach_workers(config, pipeline.runner, pipeline.options)
     check_clip(config, beam_args)  # the model's name, tag and weights; loads no model
     check_list_files(config.compliance)  # the top of every removal list and evaluation set
-    plan = plan_inputs(config.inputs)
+    # A crawl (WAT or WARC files) is read by the Extract step; lists by Read.
+    plan = plan_crawl(config.inputs, config.extract) or plan_inputs(config.inputs)
     log.info("reading %d input file(s)", len(plan.files))
     run_info = {"options": recorded_options(config), "versions": package_versions()}
     build(pipeline, config, plan, run_info)

@@ -19,6 +19,7 @@ from markupsafe import Markup
 from paircurate.report.aggregates import ReportData
 from paircurate.report.data import STATUSES, stored_options
 from paircurate.report.figures import all_charts
+from paircurate.schemas.codes import REASONS
 from paircurate.transforms.output.compliance import compliance_summary
 
 SECTIONS = (
@@ -123,6 +124,22 @@ def compliance_of(stats: dict[str, Any]) -> dict[str, Any]:
     return compliance_summary(counts, stats.get("options") or {})
 
 
+def extract_view(section: dict[str, Any] | None) -> dict[str, Any] | None:
+    """stats.json's "extract" section with each reason's meaning, for the Extract section."""
+    if not section:
+        return None
+    reasons = [
+        {**entry, "code": code, "description": describe_reason(code)}
+        for code, entry in (section.get("reason") or {}).items()
+    ]
+    return {**section, "reasons": reasons}
+
+
+def describe_reason(code: str) -> str:
+    known = REASONS.get(code)
+    return known.description if known else ""
+
+
 def render(report: ReportData) -> str:
     """The whole page as a string."""
     stats = report.stats
@@ -130,6 +147,8 @@ def render(report: ReportData) -> str:
     sections = SECTIONS + ((("eval", "Evaluation"),) if evaluations.rows else ())
     if report.contamination is not None:
         sections += (("contamination", "Contamination"),)
+    if stats.get("extract"):  # a run from a crawl: the Extract step comes before the funnel
+        sections = (sections[0], ("extract", "Extract"), *sections[1:])
     if stats.get("balance"):
         after = [name for name, _ in sections].index("duplicates") + 1
         sections = (*sections[:after], ("balance", "Balancing"), *sections[after:])
@@ -158,6 +177,7 @@ def render(report: ReportData) -> str:
         counters=counters(stats),
         compliance=compliance_of(stats),
         balance=stats.get("balance"),
+        extract=extract_view(stats.get("extract")),
         options=option_rows(stats.get("options") or {}),
         versions=stats.get("versions") or {},
     )

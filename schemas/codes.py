@@ -42,6 +42,64 @@ def _reasons(*items: Reason) -> dict[str, Reason]:
 _F, _D = Status.FAILED, Status.DROPPED
 
 REASONS: dict[str, Reason] = _reasons(
+    # extract: <img> candidates and records of crawl files, in the extract ledger
+    # (DIR/extract_ledger/; docs/extract.md)
+    Reason(
+        "extract_no_src",
+        _D,
+        "extract",
+        "the <img> names no source in src, srcset or a lazy attribute",
+    ),
+    Reason(
+        "extract_data_uri",
+        _D,
+        "extract",
+        "the source is a data: URI (an inline image or a placeholder)",
+    ),
+    Reason(
+        "extract_unsupported_scheme",
+        _D,
+        "extract",
+        "the source is javascript:, about:, blob:, ftp: or another scheme that is not http(s)",
+    ),
+    Reason(
+        "extract_invalid_url", _F, "extract", "the source cannot be resolved to a URL with a host"
+    ),
+    Reason("extract_no_alt", _D, "extract", "the <img> has no alt text, or only whitespace"),
+    Reason(
+        "extract_spacer", _D, "extract", "declared width or height at most --spacer-max-size pixels"
+    ),
+    Reason(
+        "extract_spacer_name",
+        _D,
+        "extract",
+        "the file name is a spacer or tracker's (--spacer-names)",
+    ),
+    Reason(
+        "extract_page_repeat", _D, "extract", "the same (url, alt) appeared earlier on the page"
+    ),
+    Reason(
+        "extract_record_truncated",
+        _F,
+        "extract",
+        "the file ends inside the record (a truncated gzip member or block)",
+    ),
+    Reason(
+        "extract_record_corrupt",
+        _F,
+        "extract",
+        "bytes that are not a gzip member or a WARC record; reading goes on at the next record",
+    ),
+    Reason(
+        "extract_record_too_large", _F, "extract", "a WAT record longer than --max-record-bytes"
+    ),
+    Reason("extract_wat_json", _F, "extract", "the WAT record's JSON does not parse"),
+    Reason(
+        "extract_record_error",
+        _F,
+        "extract",
+        "any other failure to read one record (see reason_detail)",
+    ),
     # input
     Reason("invalid_row", _F, "read", "the input line cannot be parsed (see reason_detail)"),
     Reason("missing_url", _F, "read", "the URL column is null or empty"),

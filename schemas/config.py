@@ -617,6 +617,90 @@ class ComplianceConfig:
             _require(-1 <= self.decontam_cosine <= 1, "--decontam-cosine must be in -1..1")
 
 
+INPUT_FORMATS = ("auto", "lists", "wat", "warc")
+DEFAULT_LAZY_SRC = (
+    "data-src", "data-lazy-src", "data-original", "data-lazy", "data-echo", "data-url",
+)  # fmt: skip
+DEFAULT_LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
+DEFAULT_SPACER_NAMES = (
+    "spacer", "blank", "pixel", "1x1", "transparent", "clear", "clearpixel", "trans", "dot",
+    "empty", "shim", "pix", "tracking", "tracker", "beacon", "__utm", "tr", "placeholder",
+    "lazy", "lazyload", "loader", "loading",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Pairs from a crawl: which WAT or WARC files, and which <img> candidates are usable
+    (docs/extract.md)."""
+
+    input_format: str = opt(
+        "auto",
+        "what --input holds: lists (URL + caption files), wat or warc (crawl files, or a paths "
+        "list such as Common Crawl's wat.paths.gz); auto: wat or warc where every input's name "
+        "says so (.warc.wat.gz, .warc.gz, wat.paths.gz, warc.paths.gz), else lists",
+        choices=INPUT_FORMATS,
+    )
+    crawl_prefix: str = opt(
+        "",
+        "prepended to each relative entry of a paths list, e.g. s3://commoncrawl/ or "
+        "gs://my-mirror/",
+    )
+    crawl_max_files: int = opt(0, "read only the first this many crawl files (0: all)")
+    max_record_bytes: int = opt(
+        8_388_608,
+        "bytes of one record kept for parsing; a longer HTML page is parsed up to here "
+        "(counted as page_cut), a longer WAT record fails as extract_record_too_large",
+    )
+    lazy_src_attributes: tuple[str, ...] = opt(
+        DEFAULT_LAZY_SRC,
+        "<img> attributes a lazy-loading script copies into src, first non-empty wins over src",
+    )
+    lazy_srcset_attributes: tuple[str, ...] = opt(
+        DEFAULT_LAZY_SRCSET,
+        "attributes a lazy-loading script copies into srcset, first non-empty wins over srcset",
+    )
+    viewport_width: int = opt(
+        1280, "CSS pixels of the browser window that srcset, sizes and <picture> media pick for"
+    )
+    pixel_ratio: float = opt(
+        1.0, "device pixels per CSS pixel of that browser: srcset picks the candidate for it"
+    )
+    spacer_max_size: int = opt(
+        1,
+        "an <img> whose declared width or height is at most this many pixels is a spacer or "
+        "tracking pixel (extract_spacer; 0: no size rule)",
+    )
+    spacer_names: tuple[str, ...] = opt(
+        DEFAULT_SPACER_NAMES,
+        "file names (without extension, any case) of spacer, placeholder and tracking images: "
+        "a name made only of these words and numbers (spacer.gif, 1x1_blank.png, /tr?id=) "
+        "is dropped as extract_spacer_name; 'none' for no name rule",
+    )
+    drop_page_repeats: bool = opt(
+        True, "drop an <img> whose (url, alt) already appeared on the same page"
+    )
+
+    def __post_init__(self) -> None:
+        _require(self.input_format in INPUT_FORMATS, f"--input-format: pick one of {INPUT_FORMATS}")
+        _require(self.crawl_max_files >= 0, "--crawl-max-files must be 0 or more")
+        _require(self.max_record_bytes >= 4096, "--max-record-bytes must be at least 4096")
+        _require(self.viewport_width >= 1, "--viewport-width must be at least 1")
+        _require(0 < self.pixel_ratio <= 16, "--pixel-ratio must be above 0 and at most 16")
+        _require(self.spacer_max_size >= 0, "--spacer-max-size must be 0 or more")
+        for name in (*self.lazy_src_attributes, *self.lazy_srcset_attributes):
+            _require(
+                bool(name) and name == name.strip().lower() and " " not in name,
+                f"--lazy-src-attributes / --lazy-srcset-attributes: {name!r} is not an "
+                "attribute name (lowercase, no spaces)",
+            )
+
+    @property
+    def spacer_words(self) -> frozenset[str]:
+        """The spacer names to match, with the CLI's 'none' meaning no name rule."""
+        return frozenset(name.lower() for name in self.spacer_names) - {"none"}
+
+
 @dataclass(frozen=True)
 class CardConfig:
     """What the dataset card (croissant.json, DATASET_CARD.md) says that the run cannot know."""
@@ -666,6 +750,7 @@ class JobConfig:
     output: OutputConfig = field(default_factory=lambda: OutputConfig(output="out"))
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
     card: CardConfig = field(default_factory=CardConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
 
     def __post_init__(self) -> None:
         if self.compliance.decontam_cosine is not None:
@@ -686,6 +771,7 @@ SECTIONS: dict[str, type] = {
     "output": OutputConfig,
     "compliance": ComplianceConfig,
     "card": CardConfig,
+    "extract": ExtractConfig,
 }
 
 

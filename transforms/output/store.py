@@ -104,6 +104,22 @@ class OutputLayout:
     def metadata_part(self, name: str) -> str:
         return self.path("metadata", f"part-{name}.parquet")
 
+    @property
+    def extract_ledger(self) -> str:
+        """Every candidate <img> and failed record of the crawl files (the extract step)."""
+        return self.path("extract_ledger")
+
+    def extract_ledger_part(self, name: str) -> str:
+        return self.path("extract_ledger", f"part-{name}.parquet")
+
+    @property
+    def pairs(self) -> str:
+        """The pairs ``paircurate extract`` found: the input of a later ``run``."""
+        return self.path("pairs")
+
+    def pairs_part(self, name: str) -> str:
+        return self.path("pairs", f"part-{name}.parquet")
+
     def embeddings(self, prefix: str, name: str) -> str:
         """``prefix`` is img_emb or text_emb, the names clip-retrieval reads."""
         return self.path("embeddings", prefix, f"{prefix}_{name}.npy")
