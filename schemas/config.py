@@ -126,6 +126,10 @@ class CaptionConfig:
     def keeps_every_language(self) -> bool:
         return "any" in self.languages
 
+    def keeps_language(self, language: str | None) -> bool:
+        """Whether a caption of ``language`` (a detected code, or 'nolang') passes --languages."""
+        return self.keeps_every_language or language in self.languages
+
 
 @dataclass(frozen=True)
 class DownloadConfig:
