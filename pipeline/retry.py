@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from paircurate.pipeline import filesystem as fs
-from paircurate.pipeline.options import flag_name
+from paircurate.pipeline.options import option_flags
 from paircurate.pipeline.run import run_job
 from paircurate.schemas.config import SECTIONS, ConfigError, JobConfig, section_from_options
 from paircurate.transforms.output.store import OutputLayout
@@ -50,14 +50,8 @@ def stored_config(output: str) -> JobConfig:
 
 def check_beam_args(beam_args: list[str]) -> None:
     """Refuse our own options: the retry must use the stored ones, or nothing would match."""
-    ours = {
-        prefix + flag_name(field.name)[2:]
-        for cls in SECTIONS.values()
-        for field in dataclasses.fields(cls)
-        for prefix in ("--", "--no-")
-    }
     given = [arg.split("=", 1)[0] for arg in beam_args if arg.startswith("--")]
-    clashes = sorted(set(given) & ours)
+    clashes = sorted(set(given) & option_flags())
     if clashes:
         raise ConfigError(
             f"retry-failed reuses the options stored in DIR/stats.json; {', '.join(clashes)} "

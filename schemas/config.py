@@ -575,6 +575,11 @@ class OutputConfig:
         "machine's disk (Dataflow; Flink, Spark or a job server with DOCKER workers, or with a "
         "remote engine): for a network mount at the same path on every worker",
     )
+    runs_table: str = opt(
+        "",
+        "a folder (local, gs://, s3://) that every run adds one Parquet file of its metrics to, "
+        "read as one table of all runs by dashboards (docs/report.md); empty: none",
+    )
 
     def __post_init__(self) -> None:
         _require(bool(self.output), "--output: name the folder the outputs go to")

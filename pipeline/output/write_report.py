@@ -61,3 +61,28 @@ def report_after_run(output_dir: str) -> str | None:
             output_dir,
         )
         return None
+
+
+def add_to_runs_table(folder: str, stats: dict) -> str | None:
+    """Add the finished run's row to the runs table in ``folder``: the new file, or None.
+
+    A failure is logged with the command that adds the row again; the run's
+    outputs stay as they are, and the caller decides the exit status.
+    """
+    from paircurate.report.runs_table import append_run
+
+    output = stats["options"]["output"]["output"]
+    try:
+        path = append_run(fs.FILES, folder, stats, output)
+    except Exception:  # noqa: BLE001 - any failure here must not hide the finished run
+        log.exception(
+            "the run finished and its outputs are in %s, but its row could not be added to the "
+            "runs table %s; add it with: paircurate report %s --runs-table %s",
+            output,
+            folder,
+            output,
+            folder,
+        )
+        return None
+    log.info("runs table: %s", path)
+    return path
