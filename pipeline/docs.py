@@ -16,6 +16,7 @@ import pyarrow as pa
 from paircurate.pipeline.options import option_table
 from paircurate.schemas.codes import REASONS
 from paircurate.schemas.records import LEDGER_COLUMNS
+from paircurate.schemas.runs import RUNS_COLUMNS
 
 # Arrow types of the ledger as SQL engines that read its Parquet (DuckDB, Trino behind
 # Superset, ClickHouse behind Grafana) name them.
@@ -26,6 +27,8 @@ SQL_TYPES = {
     pa.int32(): "INTEGER",
     pa.int64(): "BIGINT",
     pa.bool_(): "BOOLEAN",
+    pa.timestamp("ms", tz="UTC"): "TIMESTAMP WITH TIME ZONE",
+    pa.map_(pa.string(), pa.int64()): "MAP(VARCHAR, BIGINT)",
 }
 
 
@@ -55,9 +58,27 @@ def reason_table() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"options": option_table, "ledger": ledger_table, "reasons": reason_table}
+def runs_table() -> str:
+    lines = ["| column | type | SQL type | what it holds |", "|---|---|---|---|"]
+    lines += [
+        f"| `{name}` | {dtype} | {sql_type(dtype)} | {text} |" for name, dtype, text in RUNS_COLUMNS
+    ]
+    return "\n".join(lines)
+
+
+TABLES = {
+    "options": option_table,
+    "ledger": ledger_table,
+    "reasons": reason_table,
+    "runs": runs_table,
+}
 # The page of docs/ each table lives in, relative to the repository root.
-PAGES = {"options": "docs/options.md", "ledger": "docs/ledger.md", "reasons": "docs/ledger.md"}
+PAGES = {
+    "options": "docs/options.md",
+    "ledger": "docs/ledger.md",
+    "reasons": "docs/ledger.md",
+    "runs": "docs/report.md",
+}
 
 
 def with_tables(text: str) -> str:

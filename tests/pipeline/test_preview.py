@@ -14,6 +14,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from conftest import read_ledger, run_job_on
 
@@ -39,7 +40,7 @@ def baseline(first_run, manifest, tmp_path_factory) -> Path:
     """The session's first run decided again with BASELINE, over its committed raw shards."""
     output = tmp_path_factory.mktemp("preview") / "baseline"
     shutil.copytree(first_run[0], output)
-    run_job_on(manifest, output, *BASELINE)
+    run_job_on(manifest, output, *BASELINE, "--runs-table", str(output.parent / "runs"))
     return output
 
 
@@ -95,3 +96,17 @@ def test_options_preview_cannot_change_are_refused(tmp_path, capsys):
 def test_a_folder_without_a_run_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["preview", str(tmp_path), "--clip-threshold", "0.3"]) == 2
     assert "has no ledger" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_run_added_its_row_to_the_runs_table(baseline):
+    (part,) = (baseline.parent / "runs").glob("run-*.parquet")
+    (row,) = pq.read_table(part).to_pylist()
+    stats = json.loads((baseline / "stats.json").read_text())
+    assert (row["output"], row["rows_in"], row["kept"]) == (
+        str(baseline),
+        stats["rows_in"],
+        stats["kept"],
+    )
+    assert row["clip_threshold"] == 0.3 and dict(row["reasons"])["clip_below_threshold"] > 0
+    assert row["finished_at"].isoformat(timespec="seconds") == stats["finished_at"]
