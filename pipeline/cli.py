@@ -76,7 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Beam's filesystem options (e.g. --s3_endpoint_url, --s3_region_name) are passed "
         "on, for outputs on an object store.",
     )
-    report.add_argument("output", metavar="DIR", help="the --output folder of a finished run")
+    report.add_argument(
+        "output", metavar="DIR", nargs="?", help="the --output folder of a finished run"
+    )
+    report.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("RUN_A", "RUN_B"),
+        help="instead, write one page comparing two finished runs side by side: funnel, "
+        "reasons, languages, CLIP scores and the rows whose status changed, with samples",
+    )
+    report.add_argument(
+        "--html",
+        default="",
+        metavar="FILE",
+        help="where the --compare page goes (default: RUN_B/compare.html)",
+    )
     report.add_argument(
         "--no-images",
         dest="images",
@@ -153,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [arg for arg in rest if not arg.startswith("--")]
         if unknown:
             parser.error(f"report takes one DIR, then Beam's options: {' '.join(unknown)}")
+        if args.compare:
+            if args.output:
+                parser.error("report --compare RUN_A RUN_B takes no DIR of its own")
+            return compare_command(args.compare, args.html, args.images, rest)
+        if not args.output:
+            parser.error("report needs the DIR of a finished run (or --compare RUN_A RUN_B)")
         return report_command(args.output, args.images, rest, args.runs_table)
     try:
         from paircurate.pipeline.demo import DEMO_PORT, run_demo, summary_text
@@ -216,6 +237,19 @@ def report_command(
         if path is None:
             return 1
         print(path)
+    return 0
+
+
+def compare_command(runs: list[str], html: str, images: bool, beam_args: list[str] = ()) -> int:
+    from paircurate.pipeline import filesystem as fs
+    from paircurate.pipeline.output.write_report import write_comparison
+
+    fs.configure(list(beam_args))
+    try:
+        print(write_comparison(*runs, path=html, with_images=images))
+    except ConfigError as error:
+        print(f"paircurate: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -160,4 +160,6 @@ def render(report: ReportData) -> str:
         balance=stats.get("balance"),
         options=option_rows(stats.get("options") or {}),
         versions=stats.get("versions") or {},
+        threshold_table=report.threshold_table,
+        run_thresholds=threshold_text(report),
     )

@@ -86,3 +86,28 @@ def add_to_runs_table(folder: str, stats: dict) -> str | None:
         return None
     log.info("runs table: %s", path)
     return path
+
+
+COMPARISON_NAME = "compare.html"
+
+
+def write_comparison(dir_a: str, dir_b: str, path: str = "", with_images: bool = True) -> str:
+    """Write the page comparing the runs in ``dir_a`` and ``dir_b`` (default: in ``dir_b``).
+
+    Raises ConfigError when a folder holds no run outputs.
+    """
+    from paircurate.report.compare import compare
+    from paircurate.report.compare_page import render_comparison
+
+    started = time.perf_counter()
+    try:
+        comparison = compare(dir_a, dir_b, files=fs.FILES, with_images=with_images)
+    except ReportInputError as error:
+        raise ConfigError(str(error)) from error
+    page = render_comparison(comparison).encode("utf-8")
+    path = path or fs.join(dir_b, COMPARISON_NAME)
+    fs.write_bytes(path, page)
+    log.info(
+        "comparison: %s (%.1f MB, %.1f s)", path, len(page) / 1e6, time.perf_counter() - started
+    )
+    return path

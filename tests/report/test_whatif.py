@@ -21,6 +21,7 @@ from paircurate.pipeline.filesystem import FILES
 from paircurate.report import order, whatif
 from paircurate.report.data import open_outputs
 from paircurate.report.stream import ledger_files
+from paircurate.report.threshold_table import threshold_table
 from paircurate.report.uids import uid_keys
 from paircurate.schemas.config import ClipConfig, InputConfig, JobConfig
 from paircurate.schemas.records import ledger_schema, rows_to_table
@@ -211,3 +212,19 @@ def test_uid_keys_read_the_first_sixteen_hex_digits():
     uids = [uid(n) for n in range(5)] + [None]
     keys = uid_keys(pa.array(uids))
     assert keys.tolist() == [int(u[:16], 16) for u in uids[:5]] + [0]
+
+
+def test_the_reports_threshold_table_is_what_preview_keeps(run_folder):
+    files = ledger_files(open_outputs(str(run_folder), FILES))
+    table = threshold_table(files, (0.2,))
+    assert {row.kind for row in table} == {"threshold", "top fraction"}
+    assert any(row.kind == "threshold" and row.value == 0.2 for row in table)
+    for row in table:
+        if row.kind == "threshold":
+            changes = {"clip": {"clip_threshold": row.value}}
+        else:
+            changes = {"clip": {"clip_threshold": -1.0, "clip_keep_fraction": row.value}}
+        result = streamed(run_folder, Revision(RUN, revised_config(RUN, changes)))
+        assert row.kept == result.by_status(1)["kept"], (row.kind, row.value)
+        if row.kind == "top fraction":
+            assert row.score == result.cut
