@@ -27,7 +27,7 @@ from paircurate.pipeline.options import (
 from paircurate.report.data import ReportInputError, open_outputs, read_stats
 from paircurate.report.stream import ledger_files
 from paircurate.report.whatif import OUTCOMES, UNDETERMINED_STATUS, Preview, preview
-from paircurate.schemas.config import ConfigError
+from paircurate.schemas.config import ConfigError, config_from_options
 from paircurate.transforms.output.revise import (
     PREVIEW_OPTIONS,
     UNDETERMINED,
@@ -47,8 +47,6 @@ def add_preview_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from paircurate.pipeline.retry import config_from_options  # imports the job graph's modules
-
     started = time.perf_counter()
     try:
         refuse_run_options(beam_args)

@@ -14,23 +14,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from typing import Any
 
 from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.options import option_flags
 from paircurate.pipeline.run import run_job
-from paircurate.schemas.config import SECTIONS, ConfigError, JobConfig, section_from_options
+from paircurate.schemas.config import ConfigError, JobConfig, config_from_options
 from paircurate.transforms.output.store import OutputLayout
 
 log = logging.getLogger(__name__)
-
-
-def config_from_options(options: dict[str, dict[str, Any]]) -> JobConfig:
-    """The JobConfig a stats.json's ``options`` were written from (see ``section_from_options``)."""
-    sections = {
-        name: section_from_options(cls, options.get(name) or {}) for name, cls in SECTIONS.items()
-    }
-    return JobConfig(**sections)
 
 
 def stored_config(output: str) -> JobConfig:

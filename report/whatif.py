@@ -210,24 +210,32 @@ class WhatIf:
                 for row, is_deferred, place in zip(rows, deferred, places, strict=True):
                     row.update(deferred=is_deferred, place=(file_index, place))
                     groups.setdefault(row["caption_cluster"], []).append(row)
-            for rows in groups.values():
-                self.decide_cluster(rows)
+            decided = [row for rows in groups.values() for row in self.decide_cluster(rows)]
+            self.count_members(decided)
 
-    def decide_cluster(self, rows: list[dict[str, Any]]) -> None:
+    def decide_cluster(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The cluster's deferred rows, each with its new reason as ``new_reason``."""
         members = [row for row in rows if row["deferred"]]
         if not members:
-            return
+            return []
         decided = revise.revise_cluster(self.revision, rows, self.cut)
-        each = np.arange(len(members))
-        old = Coded(each, [row["reason"] for row in members])
-        new = Coded(each, [decided[row["uid"]] for row in members])
-        languages = Coded(each, [row["language"] for row in members])
+        for row in members:
+            row["new_reason"] = decided[row["uid"]]
+        return members
+
+    def count_members(self, members: list[dict[str, Any]]) -> None:
+        """Count and chart the decided members of one partition, all at once."""
+        if not members:
+            return
+        old = _coded([row["reason"] for row in members])
+        new = _coded([row["new_reason"] for row in members])
+        languages = _coded([row["language"] for row in members])
         everyone = np.ones(len(members), dtype=bool)
         self.tally(old, new, languages, everyone)
         scores = np.array(
             [math.nan if r["clip_score"] is None else r["clip_score"] for r in members]
         )
-        required = self.revision.required(languages.names, self.cut)
+        required = languages.looked_up(self.revision.required(languages.names, self.cut))
         self.chart(new, scores, required, everyone, lambda row: members[row]["place"])
 
     # -- counting ----------------------------------------------------------------------------
@@ -281,6 +289,13 @@ def _offer_closest(
     if chosen.size:
         chosen = chosen[np.argsort(keys[chosen], kind="stable")[: lowest.count]]
         lowest.offer(keys[chosen].tolist(), [place(i) for i in chosen.tolist()])
+
+
+def _coded(values: list[str | None]) -> Coded:
+    """Python values as codes into their distinct names, in the order first seen."""
+    index: dict[str | None, int] = {}
+    codes = np.array([index.setdefault(value, len(index)) for value in values], dtype=np.int64)
+    return Coded(codes, list(index))
 
 
 def _outcome(reason: str | None) -> int:

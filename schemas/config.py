@@ -682,3 +682,11 @@ def section_from_options(cls: type, stored: dict[str, Any]) -> Any:
         if option.name in stored
     }
     return cls(**values)
+
+
+def config_from_options(options: dict[str, dict[str, Any]]) -> JobConfig:
+    """The JobConfig a stats.json's ``options`` were written from (see ``section_from_options``)."""
+    sections = {
+        name: section_from_options(cls, options.get(name) or {}) for name, cls in SECTIONS.items()
+    }
+    return JobConfig(**sections)
