@@ -37,7 +37,7 @@ from paircurate.transforms.output.revise import UNDETERMINED, Category, Coded, R
 from paircurate.transforms.scoring.clip_filter import cut_rank
 
 UNDETERMINED_STATUS = "undetermined"
-MEMBERS_PER_PASS = 200_000  # caption cluster members held at once, at most about this many
+MEMBERS_PER_PASS = 100_000  # caption cluster members held at once (about 2 KB each as Python rows)
 HISTOGRAM_BINS = 40
 EDGE_SAMPLES = 8
 OUTCOMES = ("kept", "below the new threshold", "dropped for another reason", "undetermined")

@@ -22,7 +22,7 @@ from paircurate.report import order, whatif
 from paircurate.report.data import open_outputs
 from paircurate.report.stream import ledger_files
 from paircurate.report.threshold_table import threshold_table
-from paircurate.report.uids import uid_keys
+from paircurate.report.uids import partition_of, uid_keys
 from paircurate.schemas.config import ClipConfig, InputConfig, JobConfig
 from paircurate.schemas.records import ledger_schema, rows_to_table
 from paircurate.transforms.dedup.decide import decide_caption_cluster, ledger_member
@@ -208,10 +208,13 @@ def test_order_statistics_are_exact():
     assert found == {rank: float(np.sort(values)[rank]) for rank in ranks}
 
 
-def test_uid_keys_read_the_first_sixteen_hex_digits():
-    uids = [uid(n) for n in range(5)] + [None]
+def test_uid_keys_use_every_digit_and_spread_over_partitions():
+    uids = [f"{n:032x}" for n in range(1000)] + [None]  # small numbers: equal first halves
     keys = uid_keys(pa.array(uids))
-    assert keys.tolist() == [int(u[:16], 16) for u in uids[:5]] + [0]
+    assert len(set(keys[:-1].tolist())) == 1000 and keys[-1] == 0
+    assert (uid_keys(pa.array(uids[:5])) == keys[:5]).all()  # a key does not depend on the batch
+    counts = np.bincount(partition_of(keys[:-1], 4))
+    assert counts.min() > 200  # about a quarter each
 
 
 def test_the_reports_threshold_table_is_what_preview_keeps(run_folder):
