@@ -1,8 +1,9 @@
 """The ``paircurate`` command: ``run`` the job on your lists, ``retry-failed`` what failed for
 a passing reason, ``demo`` it on a synthetic web, ``report`` on a finished run, ``eval``
 a CLIP model (zero-shot classification and retrieval), ``index`` and ``search`` a run's
-images by caption or by image, ``remove`` what removal lists match from a finished run, or
-``extract`` the pairs of a crawl's WAT or WARC files.
+images by caption or by image, ``remove`` what removal lists match from a finished run,
+``preview`` what a run keeps under other thresholds, or ``extract`` the pairs of a crawl's
+WAT or WARC files.
 
 ``run``, ``retry-failed`` and ``demo`` end by writing DIR/report.html. If that
 fails, the job's outputs stay complete, the error is logged with the command
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from paircurate.pipeline import eval_command, search_command
+from paircurate.pipeline import eval_command, preview_command, search_command
 from paircurate.pipeline.eval_command import add_eval_arguments
 from paircurate.pipeline.extract.command import add_extract_arguments
 from paircurate.pipeline.logs import configure_logging
@@ -95,12 +96,34 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Beam's filesystem options (e.g. --s3_endpoint_url, --s3_region_name) are passed "
         "on, for outputs on an object store.",
     )
-    report.add_argument("output", metavar="DIR", help="the --output folder of a finished run")
+    report.add_argument(
+        "output", metavar="DIR", nargs="?", help="the --output folder of a finished run"
+    )
+    report.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("RUN_A", "RUN_B"),
+        help="instead, write one page comparing two finished runs side by side: funnel, "
+        "reasons, languages, CLIP scores and the rows whose status changed, with samples",
+    )
+    report.add_argument(
+        "--html",
+        default="",
+        metavar="FILE",
+        help="where the --compare page goes (default: RUN_B/compare.html)",
+    )
     report.add_argument(
         "--no-images",
         dest="images",
         action="store_false",
         help="leave thumbnails out of the sample grids (reads no tar files)",
+    )
+    report.add_argument(
+        "--runs-table",
+        default="",
+        metavar="FOLDER",
+        help="also add the run's row to the runs table in FOLDER (as --runs-table on `run` "
+        "does), e.g. for a run made without it",
     )
     evaluate = commands.add_parser(
         "eval",
@@ -139,6 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     add_remove_arguments(remove)
+    preview = commands.add_parser(
+        "preview",
+        help="what a finished run keeps under other CLIP thresholds, languages or caption "
+        "cluster rules, from its ledger alone",
+        description="Apply the job's own rules with the options given to a finished run's "
+        "ledger: counts by status, reason and language before and after, the rows that change, "
+        "the CLIP score histogram with the new cut and the pairs closest to it. Nothing is "
+        "downloaded, scored or written.",
+        parents=[common],
+        epilog="Beam's filesystem options (e.g. --s3_endpoint_url) are passed on, for runs on "
+        "an object store.",
+    )
+    preview_command.add_preview_arguments(preview)
     return parser
 
 
@@ -160,11 +196,19 @@ def main(argv: list[str] | None = None) -> int:
         return search_command.search_main(args)
     if args.command == "remove":
         return remove_main(args, rest)
+    if args.command == "preview":
+        return preview_command.main(args, rest)
     if args.command == "report":
         unknown = [arg for arg in rest if not arg.startswith("--")]
         if unknown:
             parser.error(f"report takes one DIR, then Beam's options: {' '.join(unknown)}")
-        return report_command(args.output, args.images, rest)
+        if args.compare:
+            if args.output:
+                parser.error("report --compare RUN_A RUN_B takes no DIR of its own")
+            return compare_command(args.compare, args.html, args.images, rest)
+        if not args.output:
+            parser.error("report needs the DIR of a finished run (or --compare RUN_A RUN_B)")
+        return report_command(args.output, args.images, rest, args.runs_table)
     try:
         from paircurate.pipeline.demo import DEMO_PORT, run_demo, summary_text
 
@@ -193,7 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InputError) as error:
         print(f"paircurate: error: {error}", file=sys.stderr)
         return 2
-    return finish_with_report(stats["options"]["output"]["output"])
+    status = finish_with_report(stats["options"]["output"]["output"])
+    if stats["options"]["output"].get("runs_table") and not stats.get("runs_table_file"):
+        print("paircurate: error: the run's row is not in the runs table (see the log)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    return status
 
 
 def finish_with_report(output: str) -> int:
@@ -221,13 +270,37 @@ def remove_main(args: argparse.Namespace, beam_args: list[str]) -> int:
     return finish_with_report(args.output)
 
 
-def report_command(output: str, images: bool, beam_args: list[str] = ()) -> int:
+def report_command(
+    output: str, images: bool, beam_args: list[str] = (), runs_table: str = ""
+) -> int:
     from paircurate.pipeline import filesystem as fs
-    from paircurate.pipeline.output.write_report import write_report
+    from paircurate.pipeline.output.write_report import add_to_runs_table, write_report
+
+    fs.configure(list(beam_args))
+    from paircurate.pipeline.search_command import read_stats
+
+    try:
+        print(write_report(output, with_images=images))
+        stats = read_stats(output) if runs_table else {}
+    except ConfigError as error:
+        print(f"paircurate: error: {error}", file=sys.stderr)
+        return 2
+    if runs_table:
+        stats.setdefault("options", {}).setdefault("output", {})["output"] = output
+        path = add_to_runs_table(runs_table, stats)
+        if path is None:
+            return 1
+        print(path)
+    return 0
+
+
+def compare_command(runs: list[str], html: str, images: bool, beam_args: list[str] = ()) -> int:
+    from paircurate.pipeline import filesystem as fs
+    from paircurate.pipeline.output.write_report import write_comparison
 
     fs.configure(list(beam_args))
     try:
-        print(write_report(output, with_images=images))
+        print(write_comparison(*runs, path=html, with_images=images))
     except ConfigError as error:
         print(f"paircurate: error: {error}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from paircurate.pipeline.options import option_table
 from paircurate.schemas.codes import REASONS
 from paircurate.schemas.extract import EXTRACT_LEDGER_COLUMNS
 from paircurate.schemas.records import LEDGER_COLUMNS
+from paircurate.schemas.runs import RUNS_COLUMNS
 
 # Arrow types of the ledger as SQL engines that read its Parquet (DuckDB, Trino behind
 # Superset, ClickHouse behind Grafana) name them.
@@ -27,6 +28,8 @@ SQL_TYPES = {
     pa.int32(): "INTEGER",
     pa.int64(): "BIGINT",
     pa.bool_(): "BOOLEAN",
+    pa.timestamp("ms", tz="UTC"): "TIMESTAMP WITH TIME ZONE",
+    pa.map_(pa.string(), pa.int64()): "MAP(VARCHAR, BIGINT)",
 }
 
 
@@ -56,14 +59,23 @@ def reason_table() -> str:
     return "\n".join(lines)
 
 
-def extract_ledger_table() -> str:
-    """The extract ledger's columns (docs/extract.md); the pairs are its first columns."""
+def column_table(columns) -> str:
+    """A Markdown table of (name, Arrow type, description) columns."""
     lines = ["| column | type | SQL type | what it holds |", "|---|---|---|---|"]
     lines += [
-        f"| `{name}` | {dtype} | {sql_type(dtype)} | {text} |"
-        for name, dtype, text in EXTRACT_LEDGER_COLUMNS
+        f"| `{name}` | {dtype} | {sql_type(dtype)} | {text} |" for name, dtype, text in columns
     ]
     return "\n".join(lines)
+
+
+def extract_ledger_table() -> str:
+    """The extract ledger's columns (docs/extract.md); the pairs are its first columns."""
+    return column_table(EXTRACT_LEDGER_COLUMNS)
+
+
+def runs_table() -> str:
+    """The runs table's columns (docs/report.md): one row per finished run."""
+    return column_table(RUNS_COLUMNS)
 
 
 TABLES = {
@@ -71,6 +83,7 @@ TABLES = {
     "ledger": ledger_table,
     "reasons": reason_table,
     "extract_ledger": extract_ledger_table,
+    "runs": runs_table,
 }
 # The page of docs/ each table lives in, relative to the repository root.
 PAGES = {
@@ -78,6 +91,7 @@ PAGES = {
     "ledger": "docs/ledger.md",
     "reasons": "docs/ledger.md",
     "extract_ledger": "docs/extract.md",
+    "runs": "docs/report.md",
 }
 
 

@@ -46,10 +46,41 @@ def add_config_arguments(parser: argparse.ArgumentParser, sections=SECTIONS) -> 
             _add_field(group, field, hints[field.name])
 
 
-def _add_field(group, field: dataclasses.Field, hint: Any) -> None:
+def add_override_arguments(
+    parser: argparse.ArgumentParser, names_by_section: dict[str, tuple[str, ...]], shown: str
+) -> None:
+    """Flags for some options of a stored run, each left None unless given.
+
+    Commands that work on a finished run (``preview``) change a few of its
+    options; ``shown`` says in the help what an option not given stays at.
+    """
+    for title, names in names_by_section.items():
+        cls = SECTIONS[title]
+        group = parser.add_argument_group(f"{title} options", cls.__doc__)
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            if field.name in names:
+                _add_field(group, field, hints[field.name], shown=shown)
+
+
+def overrides_from_args(
+    args: argparse.Namespace, names_by_section: dict[str, tuple[str, ...]]
+) -> dict[str, dict[str, Any]]:
+    """{section: {option: value}} of the override flags given (see add_override_arguments)."""
+    found: dict[str, dict[str, Any]] = {}
+    for section, names in names_by_section.items():
+        for name in names:
+            value = getattr(args, name, None)
+            if value is not None:
+                value = tuple(value) if isinstance(value, list) else value
+                found.setdefault(section, {})[name] = value
+    return found
+
+
+def _add_field(group, field: dataclasses.Field, hint: Any, shown: str | None = None) -> None:
     meta = field.metadata
     help_text = meta.get("help", "")
-    default = field.default
+    default = field.default if shown is None else None
     kwargs: dict[str, Any] = {"dest": field.name}
     if hint is bool:
         kwargs.update(action=argparse.BooleanOptionalAction, default=default)
@@ -59,10 +90,21 @@ def _add_field(group, field: dataclasses.Field, hint: Any) -> None:
         kwargs.update(type=_scalar_type(hint), default=None)
         if "choices" in meta:
             kwargs["choices"] = meta["choices"]
-    shown = "none" if default in ((), None) else default
-    if isinstance(default, float) and math.isinf(default):
-        shown = "no limit"
+    if shown is None:
+        shown = "none" if default in ((), None) else default
+        if isinstance(default, float) and math.isinf(default):
+            shown = "no limit"
     group.add_argument(flag_name(field.name), help=f"{help_text} (default: {shown})", **kwargs)
+
+
+def option_flags() -> frozenset[str]:
+    """Every flag of ours (``--x`` and, for booleans too, ``--no-x``), to tell them from Beam's."""
+    return frozenset(
+        prefix + flag_name(field.name)[2:]
+        for cls in SECTIONS.values()
+        for field in dataclasses.fields(cls)
+        for prefix in ("--", "--no-")
+    )
 
 
 def section_from_args(cls: type, args: argparse.Namespace) -> Any:

@@ -14,23 +14,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from typing import Any
 
 from paircurate.pipeline import filesystem as fs
-from paircurate.pipeline.options import flag_name
+from paircurate.pipeline.options import option_flags
 from paircurate.pipeline.run import run_job
-from paircurate.schemas.config import SECTIONS, ConfigError, JobConfig, section_from_options
+from paircurate.schemas.config import ConfigError, JobConfig, config_from_options
 from paircurate.transforms.output.store import OutputLayout
 
 log = logging.getLogger(__name__)
-
-
-def config_from_options(options: dict[str, dict[str, Any]]) -> JobConfig:
-    """The JobConfig a stats.json's ``options`` were written from (see ``section_from_options``)."""
-    sections = {
-        name: section_from_options(cls, options.get(name) or {}) for name, cls in SECTIONS.items()
-    }
-    return JobConfig(**sections)
 
 
 def stored_config(output: str) -> JobConfig:
@@ -50,14 +41,8 @@ def stored_config(output: str) -> JobConfig:
 
 def check_beam_args(beam_args: list[str]) -> None:
     """Refuse our own options: the retry must use the stored ones, or nothing would match."""
-    ours = {
-        prefix + flag_name(field.name)[2:]
-        for cls in SECTIONS.values()
-        for field in dataclasses.fields(cls)
-        for prefix in ("--", "--no-")
-    }
     given = [arg.split("=", 1)[0] for arg in beam_args if arg.startswith("--")]
-    clashes = sorted(set(given) & ours)
+    clashes = sorted(set(given) & option_flags())
     if clashes:
         raise ConfigError(
             f"retry-failed reuses the options stored in DIR/stats.json; {', '.join(clashes)} "

@@ -14,6 +14,7 @@ import math
 import os
 import time
 from dataclasses import asdict
+from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
@@ -153,7 +154,12 @@ def run_job(
             return None
         result.wait_until_finish()
     duration = time.perf_counter() - started
-    return complete_stats(config.output.output, result, duration, config.output.retry_failed)
+    stats = complete_stats(config.output.output, result, duration, config.output.retry_failed)
+    if config.output.runs_table:
+        from paircurate.pipeline.output.write_report import add_to_runs_table
+
+        stats["runs_table_file"] = add_to_runs_table(config.output.runs_table, stats)
+    return stats
 
 
 def counter_values(result) -> dict[str, float]:
@@ -199,6 +205,7 @@ def complete_stats(output: str, result, duration: float, retried: bool = False) 
     path = OutputLayout(fs.FILES, output).stats_json
     stats = json.loads(fs.read_bytes(path))
     stats["duration_s"] = round(duration, 3)
+    stats["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     stats["rows_per_s"] = round(stats["rows_in"] / duration, 1) if duration else None
     counters = counter_values(result)
     stats["stages"] = stage_metrics(counters)

@@ -20,6 +20,7 @@ from paircurate.report import data, samples, stream
 from paircurate.report.compliance import collect_contamination
 from paircurate.report.evaluations import Evaluations, read_evaluations
 from paircurate.report.stream import BATCH_ROWS
+from paircurate.report.threshold_table import threshold_table
 from paircurate.schemas.codes import Status
 from paircurate.transforms.output.storage import Files
 
@@ -60,6 +61,7 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     evaluations: Evaluations = field(default_factory=Evaluations)
     contamination: Any = None  # compliance.Contamination: pool images near evaluation images
+    threshold_table: list = field(default_factory=list)  # threshold_table.ThresholdRow
 
 
 def collect(
@@ -87,6 +89,8 @@ def collect(
         second.add(file_index, offset, batch)
     second.finish(report)
     add_clusters(report, ledger, first)
+    if first.scored_total:
+        report.threshold_table = threshold_table(ledger, run_thresholds(thresholds))
     add_samples(report, outputs, ledger, second.chosen(), with_images)
     report.evaluations = read_evaluations(outputs.layout)
     if funnel_has(first, "eval_contamination"):
@@ -95,6 +99,12 @@ def collect(
         )
     check_counts(report)
     return report
+
+
+def run_thresholds(thresholds: data.Thresholds) -> tuple[float, ...]:
+    """The run's own thresholds, so that the threshold table has a line for each."""
+    found = [thresholds.absolute, *thresholds.by_language.values()]
+    return tuple(value for value in found if value is not None)
 
 
 def funnel_has(first: FirstPass, reason: str) -> bool:

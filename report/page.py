@@ -180,4 +180,6 @@ def render(report: ReportData) -> str:
         extract=extract_view(stats.get("extract")),
         options=option_rows(stats.get("options") or {}),
         versions=stats.get("versions") or {},
+        threshold_table=report.threshold_table,
+        run_thresholds=threshold_text(report),
     )

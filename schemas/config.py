@@ -126,6 +126,10 @@ class CaptionConfig:
     def keeps_every_language(self) -> bool:
         return "any" in self.languages
 
+    def keeps_language(self, language: str | None) -> bool:
+        """Whether a caption of ``language`` (a detected code, or 'nolang') passes --languages."""
+        return self.keeps_every_language or language in self.languages
+
 
 @dataclass(frozen=True)
 class DownloadConfig:
@@ -571,6 +575,11 @@ class OutputConfig:
         "machine's disk (Dataflow; Flink, Spark or a job server with DOCKER workers, or with a "
         "remote engine): for a network mount at the same path on every worker",
     )
+    runs_table: str = opt(
+        "",
+        "a folder (local, gs://, s3://) that every run adds one Parquet file of its metrics to, "
+        "read as one table of all runs by dashboards (docs/report.md); empty: none",
+    )
 
     def __post_init__(self) -> None:
         _require(bool(self.output), "--output: name the folder the outputs go to")
@@ -798,3 +807,11 @@ def section_from_options(cls: type, stored: dict[str, Any]) -> Any:
         if option.name in stored
     }
     return cls(**values)
+
+
+def config_from_options(options: dict[str, dict[str, Any]]) -> JobConfig:
+    """The JobConfig a stats.json's ``options`` were written from (see ``section_from_options``)."""
+    sections = {
+        name: section_from_options(cls, options.get(name) or {}) for name, cls in SECTIONS.items()
+    }
+    return JobConfig(**sections)

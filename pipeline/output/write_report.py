@@ -61,3 +61,53 @@ def report_after_run(output_dir: str) -> str | None:
             output_dir,
         )
         return None
+
+
+def add_to_runs_table(folder: str, stats: dict) -> str | None:
+    """Add the finished run's row to the runs table in ``folder``: the new file, or None.
+
+    A failure is logged with the command that adds the row again; the run's
+    outputs stay as they are, and the caller decides the exit status.
+    """
+    from paircurate.report.runs_table import append_run
+
+    output = stats["options"]["output"]["output"]
+    try:
+        path = append_run(fs.FILES, folder, stats, output)
+    except Exception:  # noqa: BLE001 - any failure here must not hide the finished run
+        log.exception(
+            "the run finished and its outputs are in %s, but its row could not be added to the "
+            "runs table %s; add it with: paircurate report %s --runs-table %s",
+            output,
+            folder,
+            output,
+            folder,
+        )
+        return None
+    log.info("runs table: %s", path)
+    return path
+
+
+COMPARISON_NAME = "compare.html"
+
+
+def write_comparison(dir_a: str, dir_b: str, path: str = "", with_images: bool = True) -> str:
+    """Write the page comparing the runs in ``dir_a`` and ``dir_b`` (default: in ``dir_b``).
+
+    Raises ConfigError when a folder holds no run outputs.
+    """
+    from paircurate.report.compare import compare
+    from paircurate.report.compare_page import render_comparison
+
+    started = time.perf_counter()
+    try:
+        comparison = compare(dir_a, dir_b, files=fs.FILES, with_images=with_images)
+    except ReportInputError as error:
+        raise ConfigError(str(error)) from error
+    page = render_comparison(comparison).encode("utf-8")
+    path = path or fs.join(dir_b, COMPARISON_NAME)
+    fs.write_bytes(path, page)
+    log.info(
+        "comparison: %s (%.1f MB, %.1f s)", path, len(page) / 1e6, time.perf_counter() - started
+    )
+    return path

@@ -214,7 +214,7 @@ def score_step(
 
 def score_cut(scores, config: ClipConfig):
     """Side input: the score at the --clip-keep-fraction cut, or None without one."""
-    from paircurate.transforms.scoring.clip_filter import keep_fraction_cut
+    from paircurate.transforms.scoring.clip_filter import QUANTILES, keep_fraction_cut
 
     if config.clip_keep_fraction is None:
         return None
@@ -222,7 +222,7 @@ def score_cut(scores, config: ClipConfig):
     return beam.pvalue.AsSingleton(
         scores
         | "Scores" >> beam.Map(lambda element: element[1]["clip_score"])
-        | "Quantiles" >> beam.ApproximateQuantiles.Globally(1001)
+        | "Quantiles" >> beam.ApproximateQuantiles.Globally(QUANTILES)
         | "Cut" >> beam.Map(keep_fraction_cut, fraction),
         default_value=None,
     )

@@ -24,12 +24,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from paircurate.schemas.config import DedupConfig
 from paircurate.transforms.dedup.clusters import DisjointSets
-from paircurate.transforms.dedup.near_duplicates import Node, phash_distance
+from paircurate.transforms.dedup.near_duplicates import Node, ledger_node, phash_distance
 from paircurate.transforms.dedup.phash import near_duplicate_pairs
 
 
@@ -57,6 +58,15 @@ class Member:
     def rank(self) -> tuple[int, str]:
         """Sort key of the keeper rule: larger original image first, then smallest uid."""
         return (-self.node[2], self.node[0])
+
+
+def ledger_member(row: dict[str, Any]) -> Member:
+    """A row's Member as Decide made it, rebuilt from its ledger row (clusters as recorded)."""
+    return Member(
+        ledger_node(row),
+        caption_root=row.get("caption_cluster"),
+        image_root=row.get("image_cluster"),
+    )
 
 
 def decision(member: Member, **fields: str | None) -> dict[str, object]:

@@ -120,6 +120,17 @@ class ChunkFeatures:
         return self._shingles[index]
 
 
+def ledger_node(row: dict[str, Any]) -> Node:
+    """The node ``ChunkFeatures.node`` makes of a row, from the values the ledger keeps of it.
+
+    Later commands that decide clusters again from a finished run's ledger
+    (``paircurate preview``) rank keepers by exactly what Decide ranked them by.
+    """
+    width, height = row.get("original_width") or 0, row.get("original_height") or 0
+    phash = row.get("phash")
+    return (row["uid"], row["chunk"], width * height, signed64(int(phash, 16) if phash else 0))
+
+
 def captions_similar(first: str, second: str, threshold: float) -> bool:
     """Exact Jaccard of the 5-gram shingle sets, the check every LSH candidate passes."""
     return first == second or jaccard(set(shingles(first)), set(shingles(second))) >= threshold

@@ -39,6 +39,7 @@ a whole billion-row corpus at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import numpy as np
@@ -151,13 +152,31 @@ def _bucket_pairs(keys: np.ndarray) -> Iterable[np.ndarray]:
         yield np.stack([members[first], members[second]], axis=1)
 
 
+# Up to this many hashes, every pair is compared at once: a caption cluster's handful of
+# images costs three array operations instead of a bucketing pass per band.
+ALL_PAIRS_UP_TO = 64
+
+
+@functools.lru_cache(maxsize=ALL_PAIRS_UP_TO + 1)
+def _all_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j), i < j, of n items, in sorted order (read-only: cached for each n)."""
+    first, second = np.triu_indices(n, k=1)
+    first.flags.writeable = second.flags.writeable = False
+    return first, second
+
+
 def near_duplicate_pairs(hashes: np.ndarray, max_distance: int) -> list[tuple[int, int]]:
     """Sorted (i, j), i < j, of every pair of hashes within ``max_distance`` bits.
 
     Candidates come from band buckets (see ``bit_bands``) and are verified one
-    bucket at a time, so memory is bounded by the largest bucket, not by n**2.
+    bucket at a time, so memory is bounded by the largest bucket, not by n**2;
+    a few hashes are compared all against all.
     """
     hashes = np.asarray(hashes, dtype=np.uint64)
+    if len(hashes) <= ALL_PAIRS_UP_TO:
+        first, second = _all_pairs(len(hashes))
+        close = popcount(hashes[first] ^ hashes[second]) <= max_distance
+        return list(zip(first[close].tolist(), second[close].tolist(), strict=True))
     keys = bit_bands(hashes, max_distance)
     found: list[np.ndarray] = []
     for band in range(keys.shape[1]):

@@ -23,7 +23,6 @@ class CaptionStage:
         self.config = config
         self.rules = CaptionRules(config)
         self.detector = detector
-        self.wanted = None if config.keeps_every_language else frozenset(config.languages)
 
     def apply(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         texts = [normalize_caption(row.get("caption")) for row in rows]
@@ -44,7 +43,7 @@ class CaptionStage:
         return measured
 
     def _language_problem(self, detection: Detection) -> tuple[str, str] | None:
-        if self.wanted is None or detection.language in self.wanted:
+        if self.config.keeps_language(detection.language):
             return None
-        wanted = ",".join(sorted(self.wanted))
+        wanted = ",".join(sorted(set(self.config.languages)))
         return "language", f"{detection.language} ({detection.score:.2f}) is not in {wanted}"

@@ -11,6 +11,7 @@ from paircurate.transforms.dedup.near_duplicates import (
     KeyMaker,
     entry_node,
     global_buckets,
+    ledger_node,
     local_buckets,
     partition_entries,
     phash_distance,
@@ -46,6 +47,13 @@ def test_features_keep_surviving_rows_in_uid_order():
     assert features.areas == [0, 103 * 100]
     assert features.has_image.tolist() == [False, True]
     assert features.node(1) == (_uid(3), 7, 10300, 0)
+
+
+def test_a_ledger_row_gives_the_node_decide_made_of_its_raw_row():
+    rows = [_row(1, "a"), _row(3, "c", "aa" * 32, "f0" * 8), _row(4, "d", "bb" * 32, "0f" * 8)]
+    features = ChunkFeatures.from_rows(7, rows)
+    for index, row in enumerate(rows):
+        assert ledger_node({**row, "chunk": 7}) == features.node(index)
 
 
 def test_repeated_caption_in_a_chunk_is_one_star_and_one_leader_per_band():

@@ -11,6 +11,7 @@ from paircurate.schemas.config import DedupConfig
 from paircurate.synthweb import SyntheticWeb
 from paircurate.transforms.dedup.bits import hamming, popcount
 from paircurate.transforms.dedup.phash import (
+    ALL_PAIRS_UP_TO,
     band_bounds,
     bit_bands,
     near_duplicate_pairs,
@@ -186,6 +187,13 @@ def test_near_duplicate_pairs_equal_brute_force(max_distance: int) -> None:
         expected = brute_force_pairs(hashes, max_distance)
         assert len(expected) > 0
         assert near_duplicate_pairs(hashes, max_distance) == expected
+
+
+@pytest.mark.parametrize("n", [2, 5, ALL_PAIRS_UP_TO, ALL_PAIRS_UP_TO + 1])
+def test_a_few_hashes_compared_all_against_all_give_the_banded_answer(n: int) -> None:
+    hashes = planted_hashes(n, n)
+    for max_distance in (0, 6, 12):
+        assert near_duplicate_pairs(hashes, max_distance) == brute_force_pairs(hashes, max_distance)
 
 
 def test_near_duplicate_pairs_with_repeats_and_empty_input() -> None:
