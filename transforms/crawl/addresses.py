@@ -102,7 +102,7 @@ def _embedded(value: int) -> list[tuple[int, str]]:
         return [(last, "NAT64")]
     if value >> 80 == 0x0064FF9B0001:
         found = [(_v4_at(value, *where), "local-use NAT64") for where in _NAT64_PLACEMENTS.values()]
-        return [*found, (last, "local-use NAT64")]
+        return [(last, "local-use NAT64"), *found]
     if value >> 112 == 0x2002:
         return [((value >> 80) & _LAST_32, "6to4")]
     if value >> 96 == 0x20010000:
@@ -137,12 +137,13 @@ def address_problem(address: str) -> str | None:
     if value <= 1:  # :: and ::1 sit inside ::/96 but are IPv6's own
         return _v6_block(value)
     carried = _embedded(value)
-    for embedded, how in carried:
-        block = _v4_block(embedded)
-        if block is not None:
-            return f"{how} IPv6 for {ipaddress.IPv4Address(embedded)}, {block}"
     if carried:
-        return None
+        problems = [
+            f"{how} IPv6 for {ipaddress.IPv4Address(embedded)}, {block}"
+            for embedded, how in carried
+            if (block := _v4_block(embedded)) is not None
+        ]
+        return "; ".join(dict.fromkeys(problems)) or None
     if value >> 125 != 0b001:  # not in 2000::/3, global unicast
         return _v6_block(value) or "outside global unicast (2000::/3)"
     return _v6_block(value)

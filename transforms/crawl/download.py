@@ -366,6 +366,11 @@ class Downloader:
         """
         if self.config.allow_private_networks or f"{host}:{port}" in self.trusted_hosts:
             return (host,)
+        if host.rstrip(".") == "localhost" or host.rstrip(".").endswith(".localhost"):
+            raise _Failure(
+                "download_blocked_address",
+                f"{host} is a loopback name (RFC 6761) (--allow-private-networks permits it)",
+            )
         addresses = self.dns.resolve(host)
         if not addresses:
             raise _Failure("download_dns_error", f"cannot resolve host {host!r}")

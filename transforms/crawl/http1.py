@@ -123,10 +123,13 @@ class Reader:
         self.received += len(block)
         return block
 
-    def head_block(self, limit: int, lost: str) -> bytes:
-        """Bytes up to and including the first empty line, at most ``limit`` of them."""
+    def head_block(self, limit: int, lost: str, prefix: bytes = b"") -> bytes:
+        """Bytes up to and including the first empty line, at most ``limit`` of them;
+        refused as soon as they do not start with ``prefix``."""
         buffer, scanned = self._buffer, 0
         while True:
+            if buffer[: len(prefix)] != prefix[: len(buffer)]:
+                raise Malformed(f"not an HTTP/1.x response: {_shown(bytes(buffer[:20]))}")
             end = _blank_line_end(buffer, scanned)
             if end >= 0:
                 if end > limit:
@@ -214,7 +217,7 @@ def read_head(reader: Reader, limits: Limits = DEFAULT_LIMITS) -> Head:
 def _one_head(reader: Reader, limits: Limits) -> Head:
     reader.phase = "status line and headers"
     lost = "the connection closed before the response head was whole"
-    block = reader.head_block(limits.head_bytes, lost)
+    block = reader.head_block(limits.head_bytes, lost, prefix=b"HTTP/1.")
     lines = block.split(b"\n")[:-2]  # the last two: the empty line and what follows it
     if len(lines) - 1 > limits.header_lines:
         raise OverLimit(f"more than {limits.header_lines} header lines")
