@@ -188,9 +188,15 @@ class ConnectionPool:
     back. The origin used longest ago loses its idle connections first.
     """
 
-    def __init__(self, connect_addresses: ConnectAddresses, per_origin: int, origins: int,
-                 headers: dict[str, str], tls: ssl.SSLContext | None = None,
-                 limits: Limits = DEFAULT_LIMITS):  # fmt: skip
+    def __init__(
+        self,
+        connect_addresses: ConnectAddresses,
+        per_origin: int,
+        origins: int,
+        headers: dict[str, str],
+        tls: ssl.SSLContext | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+    ):
         self.connect_addresses = connect_addresses
         self.per_origin, self.origins = per_origin, origins
         self.tls = tls if tls is not None else ssl.create_default_context()
@@ -199,8 +205,9 @@ class ConnectionPool:
         self._idle: OrderedDict[Origin, list[Connection]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, origin: Origin, target: str, deadline: Deadline, connect_timeout: float
-            ) -> Response:  # fmt: skip
+    def get(
+        self, origin: Origin, target: str, deadline: Deadline, connect_timeout: float
+    ) -> Response:
         """GET ``target`` (path and query) from ``origin``; its status and headers read.
 
         Raises ``ConnectFailed`` when no connection opens, ``TimeoutError`` when
@@ -292,8 +299,7 @@ class ConnectionPool:
             sock = self._handshake(sock, origin, deadline, connect_timeout)
         return Connection(sock, origin)
 
-    def _connect(self, origin: Origin, deadline: Deadline, connect_timeout: float
-                 ) -> socket.socket:  # fmt: skip
+    def _connect(self, origin: Origin, deadline: Deadline, connect_timeout: float) -> socket.socket:
         """A socket to the first of the host's allowed addresses that accepts, in turn."""
         failure: OSError | None = None
         for address in self.connect_addresses(origin.host, origin.port):
@@ -309,8 +315,9 @@ class ConnectionPool:
             return sock
         raise failure if failure is not None else OSError(f"no address for {origin.host}")
 
-    def _handshake(self, sock: socket.socket, origin: Origin, deadline: Deadline,
-                   connect_timeout: float) -> ssl.SSLSocket:  # fmt: skip
+    def _handshake(
+        self, sock: socket.socket, origin: Origin, deadline: Deadline, connect_timeout: float
+    ) -> ssl.SSLSocket:
         """TLS over ``sock``; the socket's timeout bounds the whole handshake, not each read."""
         where = f"{origin.host}:{origin.port}"
         try:

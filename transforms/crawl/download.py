@@ -206,9 +206,12 @@ class Downloader:
         self._tdm: OriginCache[TdmRules] | None = None
         if config.respect_tdmrep:
             self._tdm = OriginCache(
-                self._fetch_tdmrep, tdmrep.TDMREP_PATH, TdmRules(), wait_s=wait_s,
+                self._fetch_tdmrep,
+                tdmrep.TDMREP_PATH,
+                TdmRules(),
+                wait_s=wait_s,
                 stalled=tdmrep.stalled_tdmrep,
-            )  # fmt: skip
+            )
 
     def attempt(
         self, progress: UrlAttempts, held: Held | None = None

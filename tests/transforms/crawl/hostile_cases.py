@@ -86,7 +86,7 @@ def _stalls(shared_port: int) -> list[Case]:
             "download_timeout",
             route(pause(5)),
             url=f"https://127.0.0.1:{shared_port}/case/tls-handshake-stalls",
-        )  # fmt: skip
+        )
     )
     return stalls
 
@@ -103,8 +103,13 @@ def _site_files() -> list[Case]:
     def text(body: str, kind: str = "text/plain") -> Route:
         return route(send(response(body.encode(), headers=(f"Content-Type: {kind}",))))
 
-    def case(name: str, expected: str | None, files: dict[str, Route], config: dict,
-             path: str = "/case/img") -> Case:  # fmt: skip
+    def case(
+        name: str,
+        expected: str | None,
+        files: dict[str, Route],
+        config: dict,
+        path: str = "/case/img",
+    ) -> Case:
         site = {**files, path: route(send(OK))}
         return Case(name, "site files", expected, site=site, config=config, url=path)
 
@@ -254,10 +259,14 @@ def _numbers() -> list[Case]:
         "exponent": "1e3",
     }
     cases = [
-        Case(f"content-length-{name}", "numbers", "download_error",
-             route(send(f"HTTP/1.1 200 OK\r\nContent-Length: {value}\r\n\r\n".encode() + PNG)))
+        Case(
+            f"content-length-{name}",
+            "numbers",
+            "download_error",
+            route(send(f"HTTP/1.1 200 OK\r\nContent-Length: {value}\r\n\r\n".encode() + PNG)),
+        )
         for name, value in lengths.items()
-    ]  # fmt: skip
+    ]
     retry = {"retries": 1, "retry_backoff": 0.01}
     for name, value, status, expected in [
         ("superscript-two", "²", "429 Too Many", "download_http_429"),
@@ -271,8 +280,9 @@ def _numbers() -> list[Case]:
     chunk = CHUNKED_HEAD + "٣\r\nabc\r\n0\r\n\r\n".encode()
     cases.append(Case("chunk-size-arabic-digit", "numbers", "download_error", route(send(chunk))))
     over_cap = b"HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n" + PNG
-    cases.append(Case("content-length-over-the-cap", "numbers", "download_too_large",
-                      route(send(over_cap))))  # fmt: skip
+    cases.append(
+        Case("content-length-over-the-cap", "numbers", "download_too_large", route(send(over_cap)))
+    )
     return cases
 
 
@@ -375,14 +385,22 @@ def _guard(port: int) -> list[Case]:
     cases = [
         Case(f"host-{name}", "address guard", blocked, url=f"http://{host}:{port}/host-{name}")
         for name, host in hosts.items()
-    ]  # fmt: skip
-    for name, host in [("ipv4-compatible", "[::127.0.0.1]"), ("nat64", "[64:ff9b::7f00:1]"),
-                       ("metadata", "169.254.169.254"), ("decimal", "2130706433")]:  # fmt: skip
+    ]
+    for name, host in [
+        ("ipv4-compatible", "[::127.0.0.1]"),
+        ("nat64", "[64:ff9b::7f00:1]"),
+        ("metadata", "169.254.169.254"),
+        ("decimal", "2130706433"),
+    ]:
         target = f"http://{host}:{port}/redirected-{name}"
         cases.append(
-            Case(f"redirect-to-{name}", "address guard", blocked,
-                 route(send(response(b"", "302 Found", (f"Location: {target}",)))))
-        )  # fmt: skip
+            Case(
+                f"redirect-to-{name}",
+                "address guard",
+                blocked,
+                route(send(response(b"", "302 Found", (f"Location: {target}",)))),
+            )
+        )
     return cases
 
 
@@ -403,9 +421,16 @@ def _images() -> list[Case]:
 
 def all_cases(shared_port: int = 0, guarded_port: int = 0) -> list[Case]:
     cases = [
-        *_stalls(shared_port), *_site_files(), *_limits(), *_framing(), *_numbers(), *_lost(),
-        *_encodings(), *_guard(guarded_port), *_images(),
-    ]  # fmt: skip
+        *_stalls(shared_port),
+        *_site_files(),
+        *_limits(),
+        *_framing(),
+        *_numbers(),
+        *_lost(),
+        *_encodings(),
+        *_guard(guarded_port),
+        *_images(),
+    ]
     names = [case.name for case in cases]
     assert len(set(names)) == len(names), "case names must be unique"
     return cases

@@ -233,8 +233,10 @@ def test_a_failure_injected_into_one_url_stays_in_its_row(
 ) -> None:
     """Whatever one URL's fetch raises is that row's download_error, with the exception's
     class and message; every other row of the batch comes back as it does alone."""
-    pairs = [(f"uid-{n}", server.url(f"/image/{name}?n={n}"))
-             for n, name in enumerate(["red", "blue", "red", "tiny", "blue"])]  # fmt: skip
+    pairs = [
+        (f"uid-{n}", server.url(f"/image/{name}?n={n}"))
+        for n, name in enumerate(["red", "blue", "red", "tiny", "blue"])
+    ]
     pairs.append(("uid-404", server.url("/image/none")))
     alone = {uid: _comparable(fetch_alone(uid, url, downloader)) for uid, url in pairs}
     doomed = server.url("/image/red?doomed")

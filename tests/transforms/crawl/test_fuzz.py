@@ -47,18 +47,66 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 # Small limits, so that mutated inputs reach them.
-LIMITS = Limits(head_bytes=512, header_lines=8, interim_responses=2, chunk_line_bytes=32,
-                trailer_lines=3)  # fmt: skip
+LIMITS = Limits(
+    head_bytes=512, header_lines=8, interim_responses=2, chunk_line_bytes=32, trailer_lines=3
+)
 HTTP_TOKENS = [
-    b"\r\n", b"\n", b"\r", b"\r\n\r\n", b" ", b"\t", b":", b";", b",", b"\0", b"HTTP/1.1 ",
-    b"HTTP/1.0 ", b"100 Continue", b"101", b"103", b"204", b"Content-Length: ",
-    b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip", b"Connection: close",
-    b"0\r\n\r\n", b"ffffffff", b"-1", b"+", b"\xd9\xa3", "²".encode(), b"9" * 30,
-]  # fmt: skip
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"\r\n\r\n",
+    b" ",
+    b"\t",
+    b":",
+    b";",
+    b",",
+    b"\0",
+    b"HTTP/1.1 ",
+    b"HTTP/1.0 ",
+    b"100 Continue",
+    b"101",
+    b"103",
+    b"204",
+    b"Content-Length: ",
+    b"Transfer-Encoding: chunked",
+    b"Transfer-Encoding: gzip",
+    b"Connection: close",
+    b"0\r\n\r\n",
+    b"ffffffff",
+    b"-1",
+    b"+",
+    b"\xd9\xa3",
+    "²".encode(),
+    b"9" * 30,
+]
 URL_TOKENS = [
-    "@", ":", "[", "]", "%", "%25", "#", "?", "/", "\\", ".", "0x", "0", "127.0.0.1", "::ffff:",
-    "64:ff9b::", "2002:", "localhost", "ü", "１", "\u3002", " ", "\t", "\0", "65535", "99999",
-]  # fmt: skip
+    "@",
+    ":",
+    "[",
+    "]",
+    "%",
+    "%25",
+    "#",
+    "?",
+    "/",
+    "\\",
+    ".",
+    "0x",
+    "0",
+    "127.0.0.1",
+    "::ffff:",
+    "64:ff9b::",
+    "2002:",
+    "localhost",
+    "ü",
+    "１",
+    "\u3002",
+    " ",
+    "\t",
+    "\0",
+    "65535",
+    "99999",
+]
 
 
 @st.composite

@@ -117,8 +117,10 @@ def _sequential(first: bytes, url_count: int = 2) -> tuple[list, HostileServer]:
     """``first`` answers /first on a kept-alive connection, then /second answers "second":
     what the second request gets tells whether bytes of the first were taken for it."""
     second = response(PNG[::-1] + PNG, headers=("Content-Type: image/png",))
-    routes = {"/first": route(send(first), keep_alive=True),
-              "/second": route(send(second), keep_alive=True)}  # fmt: skip
+    routes = {
+        "/first": route(send(first), keep_alive=True),
+        "/second": route(send(second), keep_alive=True),
+    }
     config = DownloadConfig(**{**CONFIG, "download_threads": 1, "timeout": 2.0, "deadline": 3.0})
     with hostile_server(routes) as server:
         downloader = Downloader(config, trusted_hosts=[server.host_port])
