@@ -146,7 +146,7 @@ def main() -> None:
         "ratio": round(median["anchor"] / median["ours"], 3),
         "downloader": round(median["downloader"], 3),
         "ours_config": "ConnectionPool with the http1.py reader",
-        "anchor_config": "urllib3 PoolManager, as the downloader configured it",
+        "anchor_config": "urllib3 HTTPConnectionPool of the origin, as the downloader had it",
         "requests": args.requests, "threads": args.threads, "rounds": args.rounds,
         "cores": len(os.sched_getaffinity(0)),
     }))  # fmt: skip

@@ -18,6 +18,9 @@ A connection may carry another request only when its response was framed by
 a length or by chunks, read to its end, said neither ``Connection: close`` nor
 HTTP/1.0, and left no byte unread behind it (``Reader.pending``).
 
+It is ours rather than h11 (strict too, but costlier per response) or
+``http.client`` (bounds no phase but the body): bench/http_parsers.py.
+
 The reader does no I/O of its own: it calls ``receive(size)``, which returns
 the next bytes (``b""`` when the connection has ended) and raises what the
 transport raises, timeouts included. connections.py gives it a socket under a
