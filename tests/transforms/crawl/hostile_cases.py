@@ -239,6 +239,25 @@ def _framing() -> list[Case]:
         ),
         "no-content-204": (b"HTTP/1.1 204 No Content\r\n\r\n", "download_empty"),
         "http-1.0-close-delimited": (b"HTTP/1.0 200 OK\r\n\r\n" + PNG, None),
+        "folded-transfer-encoding": (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n chunked\r\n\r\n"
+            + _chunk(PNG)
+            + b"0\r\n\r\n",
+            None,
+        ),
+        "transfer-encoding-xchunked": (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n" + _chunk(PNG),
+            "download_unsupported_encoding",
+        ),
+        "status-line-double-space": (b"HTTP/1.1  200 OK\r\n\r\n" + PNG, "download_error"),
+        "status-line-without-reason": (
+            b"HTTP/1.1 200\r\nContent-Length: %d\r\n\r\n" % cl + PNG,
+            None,
+        ),
+        "content-length-padded": (
+            b"HTTP/1.1 200 OK\r\nContent-Length:  %d \t\r\n\r\n" % cl + PNG,
+            None,
+        ),
     }
     return [
         Case(name, "framing", expected, route(send(data)))
@@ -376,6 +395,9 @@ def _guard(port: int) -> list[Case]:
         "localhost-trailing-dot": "localhost.",
         "userinfo": "images.example.com@127.0.0.1",
         "fullwidth-digits": "１２７.０.０.１",
+        "enclosed-alphanumerics": "①②⑦.⓪.⓪.①",
+        "leading-zero-octets": "127.000.000.001",
+        "one-hex-number": "0x7f000001",
         "metadata": "169.254.169.254",
         "metadata-nat64": "[64:ff9b::a9fe:a9fe]",
         "alibaba-metadata": "100.100.100.200",
