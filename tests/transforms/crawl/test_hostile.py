@@ -113,9 +113,9 @@ def test_the_table_covers_every_class_and_uses_known_reasons() -> None:
     assert min(counts.values()) >= 5, counts
 
 
-def _sequential(first: bytes, url_count: int = 2) -> tuple[list, HostileServer]:
-    """``first`` answers /first on a kept-alive connection, then /second answers "second":
-    what the second request gets tells whether bytes of the first were taken for it."""
+def _sequential(first: bytes) -> tuple[list, HostileServer]:
+    """``first`` answers /first on a kept-alive connection, and /second its own image: what
+    the second request gets tells whether bytes of the first were taken for its answer."""
     second = response(PNG[::-1] + PNG, headers=("Content-Type: image/png",))
     routes = {
         "/first": route(send(first), keep_alive=True),
