@@ -94,7 +94,7 @@ def _stalls(shared_port: int) -> list[Case]:
 def _site_files() -> list[Case]:
     """robots.txt and tdmrep.json served slowly or with patterns built to backtrack."""
     adversarial = "/" + "a*" * 30 + "b"
-    long_path = "/case/" + "a" * 20_000
+    long_path = "/" + "a" * 20_000  # the patterns start "/a": every star has work to do
     robots = {"respect_robots_txt": True}
     usage = {"respect_ai_preferences": True}
     tdm = {"respect_tdmrep": True}
