@@ -249,6 +249,19 @@ REASONS: dict[str, Reason] = _reasons(
         respects="AI preferences",
         option="respect_ai_preferences",
     ),
+    Reason(
+        "download_header_limit",
+        _F,
+        "fetch",
+        "the response is over a limit on header lines or bytes, trailer lines or interim 1xx "
+        "responses (the detail names it)",
+    ),
+    Reason(
+        "download_unsupported_encoding",
+        _F,
+        "fetch",
+        "a Content-Encoding or Transfer-Encoding that is not decoded (the detail names it)",
+    ),
     Reason("download_error", _F, "fetch", "any other download error (see reason_detail)"),
     # decode
     Reason("image_decode_error", _F, "image", "the bytes are not an image Pillow can read"),

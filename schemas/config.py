@@ -154,8 +154,9 @@ class DownloadConfig:
     timeout: float = opt(10.0, "seconds allowed to wait for the response and between bytes read")
     deadline: float = opt(
         30.0,
-        "seconds one attempt may take in all, redirects and body included: a server that "
-        "trickles bytes slower than this ends as download_timeout",
+        "seconds one attempt may take in all, every phase of every request and redirect "
+        "included (connect, TLS, headers, body): a server that trickles bytes slower than this "
+        "ends as download_timeout; each host's robots.txt and tdmrep.json get one of their own",
     )
     max_bytes: int = opt(20_000_000, "largest response body accepted, in bytes (also after gunzip)")
     max_redirects: int = opt(5, "redirects followed before giving up")

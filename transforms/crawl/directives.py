@@ -19,11 +19,10 @@ source and the preference. X-Robots-Tag directives (``noai``, ``noimageai``,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from paircurate.transforms.crawl.path_rules import path_pattern, url_path
+from paircurate.transforms.crawl.path_rules import PathPattern, path_pattern, url_path
 
 AI_OPTOUT = "download_ai_optout"
 CONTENT_USAGE, CONTENT_SIGNAL = "content-usage", "content-signal"
@@ -71,7 +70,7 @@ def header_refusal(content_usage: Iterable[str]) -> str | None:
 @dataclass(frozen=True)
 class _Rule:
     field: str  # content-usage or content-signal
-    pattern: re.Pattern[str]
+    pattern: PathPattern
     length: int  # of the path as written: the longest match wins, as with Allow/Disallow
     values: dict[str, str]
 

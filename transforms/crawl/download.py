@@ -1,44 +1,52 @@
 """HTTP(S) download of one URL, politely and safely, with every failure returned as a reason.
 
 One ``Downloader`` is shared by many threads: a pool of keep-alive
-connections per origin (connections.py) serves them all, resolved addresses
-are cached per host so that a chunk of URLs from one site does one DNS lookup,
-and a per-host cap keeps many threads from descending on one site at once.
+connections per origin (connections.py) serves them all, its DNS cache
+(dns.py) answers a chunk of URLs from one site with one lookup, and a
+per-host cap keeps many threads from descending on one site at once.
 
 Safety: only http(s); every redirect hop is resolved and refused when it points
-at a loopback, private, link-local, multicast or reserved address, and the
-connection goes to the very address that was checked, never through a second
-lookup that a rebinding DNS server could answer differently; the body is
-capped in bytes both as sent and after gunzip (a gzip bomb is refused, not
-inflated); an attempt has a total deadline, so a trickling body cannot hold a
-thread for ever. Politeness: X-Robots-Tag opt-outs, optional robots.txt, TDMRep
-reservations and AI-training preferences (robots.py, tdmrep.py, directives.py),
+at an address that is not globally reachable, in any spelling, IPv4 embedded in
+IPv6 included (addresses.py), and the connection goes to the very address that
+was checked, never through a second lookup that a rebinding DNS server could
+answer differently; the body is capped in bytes both as sent and after any
+content decoding (a gzip bomb is refused, not inflated; content_coding.py);
+an attempt, with its redirects, runs under one deadline in every phase of
+every request (connections.py), and the response is read strictly within
+bounds (http1.py). Whatever one URL's attempt raises becomes that URL's
+reason. Politeness: X-Robots-Tag opt-outs, optional robots.txt, TDMRep
+reservations and AI-training preferences (robots.py, tdmrep.py,
+directives.py), each host's files fetched under a deadline of their own;
 retries with exponential backoff that honour Retry-After.
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import random
-import socket
 import ssl
 import threading
 import time
-import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from http.client import HTTPException, IncompleteRead
 from urllib.parse import quote, urljoin, urlsplit
 
 from paircurate.schemas.codes import REASONS
 from paircurate.schemas.config import DownloadConfig
-from paircurate.transforms.crawl import tdmrep
+from paircurate.transforms.crawl import http1, tdmrep
+from paircurate.transforms.crawl.addresses import address_problem
 from paircurate.transforms.crawl.budget import BodyBudget, Held
-from paircurate.transforms.crawl.connections import ConnectFailed, ConnectionPool, Origin, Response
+from paircurate.transforms.crawl.connections import (
+    ConnectFailed,
+    ConnectionPool,
+    Deadline,
+    Origin,
+    Response,
+)
+from paircurate.transforms.crawl.content_coding import CodingError, content_decoder
 from paircurate.transforms.crawl.directives import AI_OPTOUT, header_refusal
+from paircurate.transforms.crawl.dns import DnsCache
 from paircurate.transforms.crawl.robots import (
     ROBOTS_TXT_MAX_BYTES,
     UNAVAILABLE,
@@ -86,13 +94,6 @@ def status_reason(status: int) -> str:
     return "download_http_5xx" if status >= 500 else "download_http_4xx"
 
 
-def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 def user_agent_string(config: DownloadConfig) -> str:
     """The User-Agent sent: the base string, plus the crawl's token as img2dataset appends it."""
     if not config.user_agent_token:
@@ -105,11 +106,11 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # not str.isdigit() alone: "²" is a digit to it
+        return float(value) if len(value) <= 12 else float("inf")
     try:
         when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
+    except Exception:  # noqa: BLE001 - the email parser raises many types on odd dates
         return None
     return max(0.0, when - (time.time() if now is None else now))
 
@@ -179,6 +180,7 @@ class Downloader:
         self.config = config
         self.trusted_hosts = frozenset(trusted_hosts)
         self.hosts = HostLimiter(config.max_per_host)
+        self.dns = DnsCache()
         self._directives = config.header_directives
         self._pool = ConnectionPool(
             self._connect_addresses,
@@ -194,11 +196,22 @@ class Downloader:
         )
         self.budget = BodyBudget(config.max_bytes_in_flight)
         self._robots: RobotsCache | None = None
+        # A site file is fetched under a deadline of its own; the host's other URLs
+        # wait that long for it, and a little more for its DNS lookup and connection.
+        wait_s = config.deadline + config.connect_timeout
         if config.respect_robots_txt or config.respect_ai_preferences:
-            self._robots = RobotsCache(self._fetch_robots_txt, config.user_agent_token)
+            self._robots = RobotsCache(
+                self._fetch_robots_txt, config.user_agent_token, wait_s=wait_s
+            )
         self._tdm: OriginCache[TdmRules] | None = None
         if config.respect_tdmrep:
-            self._tdm = OriginCache(self._fetch_tdmrep, tdmrep.TDMREP_PATH, TdmRules())
+            self._tdm = OriginCache(
+                self._fetch_tdmrep,
+                tdmrep.TDMREP_PATH,
+                TdmRules(),
+                wait_s=wait_s,
+                stalled=tdmrep.stalled_tdmrep,
+            )
 
     def attempt(
         self, progress: UrlAttempts, held: Held | None = None
@@ -234,6 +247,8 @@ class Downloader:
                 reason=failure.reason, detail=failure.detail, http_status=failure.status
             )
             return failed, failure.retry_after
+        except Exception as error:  # noqa: BLE001 - one URL's fault stays that URL's reason
+            return DownloadResult(reason="download_error", detail=describe(error)), None
 
     def _retry_wait(
         self, result: DownloadResult, retry_after: str | None, attempts: int
@@ -255,13 +270,13 @@ class Downloader:
         return min(self.config.max_retry_wait, backoff) * random.uniform(0.5, 1.0)
 
     def _follow(self, url: str, cap: int, check_robots: bool, held: Held | None) -> DownloadResult:
-        deadline: float | None = None  # starts with the first request, not while queued
+        deadline: Deadline | None = None  # starts with the first request, not while queued
         for _hop in range(self.config.max_redirects + 1):
             origin, target = self._check_target(url)
             reservation = self._check_site_rules(url) if check_robots else None
             with self.hosts.slot(origin.host):
                 if deadline is None:
-                    deadline = time.monotonic() + self.config.deadline
+                    deadline = Deadline(self.config.deadline, self.config.timeout)
                 response = self._request(origin, target, deadline)
                 try:
                     location = response.header("Location")
@@ -270,7 +285,7 @@ class Downloader:
                         continue
                     if check_robots:
                         self._check_response_opt_outs(response, reservation)
-                    return self._answer(response, deadline, cap, held)
+                    return self._answer(response, cap, held)
                 finally:
                     response.finish()
         raise _Failure(
@@ -322,14 +337,12 @@ class Downloader:
             if refused is not None:
                 raise _Failure(AI_OPTOUT, refused, status)
 
-    def _answer(
-        self, response: Response, deadline: float, cap: int, held: Held | None
-    ) -> DownloadResult:
+    def _answer(self, response: Response, cap: int, held: Held | None) -> DownloadResult:
         status = response.status
         if status >= 400:
             retry_after = response.header("Retry-After")
             raise _Failure(status_reason(status), f"HTTP {status}", status, retry_after)
-        body = _read_capped(response, deadline, cap, self.config.timeout, held)
+        body = _read_capped(response, cap, held)
         content_type = response.header("Content-Type")
         return DownloadResult(body=body, http_status=status, content_type=content_type)
 
@@ -356,34 +369,31 @@ class Downloader:
         """
         if self.config.allow_private_networks or f"{host}:{port}" in self.trusted_hosts:
             return (host,)
-        addresses = _resolve(host)
-        if not addresses:
-            raise _Failure("download_dns_error", f"cannot resolve host {host!r}")
-        blocked = [a for a in addresses if not is_public_address(a)]
-        if blocked:
+        if host.rstrip(".") == "localhost" or host.rstrip(".").endswith(".localhost"):
             raise _Failure(
                 "download_blocked_address",
-                f"{host} resolves to non-public address {blocked[0]} "
-                "(--allow-private-networks permits it)",
+                f"{host} is a loopback name (RFC 6761) (--allow-private-networks permits it)",
             )
+        addresses = self.dns.resolve(host)
+        if not addresses:
+            raise _Failure("download_dns_error", f"cannot resolve host {host!r}")
+        for address in addresses:
+            problem = address_problem(address)
+            if problem is not None:
+                raise _Failure(
+                    "download_blocked_address",
+                    f"{host} resolves to non-public address {address}: {problem} "
+                    "(--allow-private-networks permits it)",
+                )
         return addresses
 
-    def _request(self, origin: Origin, target: str, deadline: float) -> Response:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise _Failure("download_timeout", f"deadline of {self.config.deadline} s passed")
-        connect_timeout = min(self.config.connect_timeout, left)
+    def _request(self, origin: Origin, target: str, deadline: Deadline) -> Response:
         try:
-            return self._pool.get(origin, target, connect_timeout, min(self.config.timeout, left))
+            return self._pool.get(origin, target, deadline, self.config.connect_timeout)
         except ConnectFailed as failure:
             raise _Failure(_CONNECT_REASONS[failure.kind], str(failure)) from None
-        except TimeoutError:
-            raise _Failure("download_timeout", "no response within the read timeout") from None
-        except (HTTPException, OSError) as error:
-            detail = str(error) or type(error).__name__
-            raise _Failure("download_connection_error", detail) from None
-        except ValueError as error:
-            raise _Failure("download_error", f"{type(error).__name__}: {error}") from None
+        except Exception as error:  # noqa: BLE001 - classified by _response_failure
+            raise _response_failure(error, "response head") from None
 
     def _fetch_robots_txt(self, robots_url: str) -> RobotsRules:
         result, _ = self._attempt(robots_url, ROBOTS_TXT_MAX_BYTES, check_robots=False)
@@ -424,121 +434,70 @@ def _ascii_host(host: str) -> str:
         raise _Failure("invalid_url", f"host {host!r} is not a valid IDNA name: {error}") from None
 
 
-class _Inflater:
-    """Gzip/deflate decoding that never produces more than the bytes still allowed."""
-
-    def __init__(self, encoding: str):
-        self.encoding = encoding
-        self._inflate = zlib.decompressobj(31 if "gzip" in encoding else 15)
-        self._started = False
-
-    def feed(self, data: bytes, room: int) -> bytes:
-        try:
-            if not self._started and self.encoding == "deflate":
-                self._started = True
-                try:
-                    return self._inflate.decompress(data, room + 1)
-                except zlib.error:  # servers that send raw deflate without the zlib header
-                    self._inflate = zlib.decompressobj(-15)
-            return self._inflate.decompress(data, room + 1)
-        except zlib.error as error:
-            raise _Failure("download_error", f"bad {self.encoding} body: {error}") from None
+def describe(error: BaseException) -> str:
+    """An exception as a ledger detail: its class and message."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def _inflater(response: Response) -> _Inflater | None:
-    encoding = (response.header("Content-Encoding") or "identity").strip().lower()
-    if encoding in ("identity", ""):
-        return None
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        return _Inflater(encoding)
-    raise _Failure("download_error", f"unsupported Content-Encoding {encoding!r}", response.status)
+def _response_failure(error: Exception, part: str) -> _Failure:
+    """The reason for what reading a response's ``part`` raised."""
+    if isinstance(error, _Failure):
+        return error
+    if isinstance(error, TimeoutError):
+        return _Failure("download_timeout", str(error) or f"timed out reading the {part}")
+    if isinstance(error, http1.OverLimit):
+        return _Failure("download_header_limit", str(error))
+    if isinstance(error, http1.UnsupportedCoding):
+        return _Failure("download_unsupported_encoding", f"{error}: not decoded here")
+    if isinstance(error, http1.Malformed):
+        return _Failure("download_error", f"malformed response: {error}")
+    if isinstance(error, http1.Incomplete):
+        return _Failure("download_incomplete", str(error))
+    if isinstance(error, (http1.ConnectionLost, OSError)):
+        return _Failure("download_connection_error", str(error) or type(error).__name__)
+    return _Failure("download_error", describe(error))
 
 
-def _read_capped(
-    response: Response,
-    deadline: float,
-    cap: int,
-    read_timeout: float,
-    held: Held | None = None,
-) -> bytes:
-    """The body, inflated if compressed; refuses more than ``cap`` bytes and a passed deadline.
+def _read_capped(response: Response, cap: int, held: Held | None = None) -> bytes:
+    """The body, decoded if it has a content coding; refuses more than ``cap`` bytes.
 
     ``held`` learns the size read so far, block by block.
     """
-    declared = response.header("Content-Length")
-    if declared and declared.isdigit() and int(declared) > cap:
-        raise _Failure("download_too_large", f"Content-Length {declared} > {cap} bytes")
-    inflater = _inflater(response)
+    if response.length is not None and response.length > cap:
+        raise _Failure("download_too_large", f"Content-Length {response.length} > {cap} bytes")
+    try:
+        body = _decoded_body(response, cap, held)
+    except CodingError as error:
+        raise _Failure(error.reason, str(error), response.status) from None
+    if not body:
+        raise _Failure("download_empty", "the response body is empty", response.status)
+    return body
+
+
+def _decoded_body(response: Response, cap: int, held: Held | None) -> bytes:
+    decoder = content_decoder(response.headers("Content-Encoding"), cap)
     chunks: list[bytes] = []
     size = 0
-    while True:
-        block = _read_block(response, deadline, read_timeout)
-        if not block:
-            break
-        if inflater is not None:
-            block = inflater.feed(block, cap - size)
+    while block := _read_block(response):
+        if decoder is not None:
+            block = decoder.feed(block)
         size += len(block)
         if size > cap:
             raise _Failure("download_too_large", f"body exceeds {cap} bytes")
         chunks.append(block)
         if held is not None:
             held.set(size)
-    if size == 0:
-        raise _Failure("download_empty", "the response body is empty", response.status)
+    if decoder is not None:
+        decoder.finish()
     return b"".join(chunks)
 
 
-def _read_block(response: Response, deadline: float, read_timeout: float) -> bytes:
-    """One network read, waiting no longer than the read timeout or what is left of the deadline."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise _Failure("download_timeout", "the body did not arrive within the deadline")
+def _read_block(response: Response) -> bytes:
+    """One network read of the body, within the read timeout and the request's deadline."""
     try:
-        return response.read1(_READ_BLOCK, min(read_timeout, left))
-    except TimeoutError:
-        if left < read_timeout:
-            raise _Failure(
-                "download_timeout", "the body did not arrive within the deadline"
-            ) from None
-        raise _Failure("download_timeout", f"read timed out after {read_timeout:g} s") from None
-    except IncompleteRead as error:
-        expected = error.expected  # None: a chunked body
-        more = "before its last chunk" if expected is None else f"{expected} more expected"
-        detail = f"IncompleteRead({response.received} bytes read, {more})"
-        raise _Failure("download_incomplete", detail) from None
-    except (HTTPException, OSError) as error:
-        raise _Failure("download_connection_error", str(error) or type(error).__name__) from None
-
-
-# A failed lookup is remembered this long: a dead domain repeated through a chunk
-# costs one lookup, and a passing DNS failure does not block its host for good.
-DNS_FAILURE_TTL_S = 60.0
-_dns_failures: dict[str, float] = {}
-
-
-class _Unresolvable(Exception):
-    pass
-
-
-@functools.lru_cache(maxsize=65536)
-def _lookup(host: str) -> tuple[str, ...]:
-    """The host's addresses; raises on failure, which lru_cache does not remember."""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as error:
-        raise _Unresolvable(str(error)) from None
-    return tuple(sorted({info[4][0] for info in infos}))
-
-
-def _resolve(host: str) -> tuple[str, ...]:
-    """The host's addresses, () where it cannot be resolved (for DNS_FAILURE_TTL_S)."""
-    failed_at = _dns_failures.get(host)
-    if failed_at is not None and time.monotonic() - failed_at < DNS_FAILURE_TTL_S:
-        return ()
-    try:
-        addresses = _lookup(host)
-    except _Unresolvable:
-        _dns_failures[host] = time.monotonic()
-        return ()
-    _dns_failures.pop(host, None)
-    return addresses
+        return response.read1(_READ_BLOCK)
+    except http1.Incomplete as error:
+        raise _Failure("download_incomplete", f"{error} ({response.received} bytes read)") from None
+    except Exception as error:  # noqa: BLE001 - classified by _response_failure
+        raise _response_failure(error, "body") from None

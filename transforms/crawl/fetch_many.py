@@ -31,7 +31,12 @@ from typing import Any
 
 from paircurate.schemas.config import ImageConfig
 from paircurate.transforms.crawl.allocator import keep_image_buffers
-from paircurate.transforms.crawl.download import Downloader, DownloadResult, UrlAttempts
+from paircurate.transforms.crawl.download import (
+    Downloader,
+    DownloadResult,
+    UrlAttempts,
+    describe,
+)
 from paircurate.transforms.crawl.image_pool import ImagePool
 from paircurate.transforms.crawl.images import process_image
 
@@ -93,12 +98,21 @@ def _attempt(
     slots: threading.Semaphore,
     image_pool: ImagePool | None,
 ) -> FetchResult | _Retry:
-    """One attempt at a pair: its result, or when to try again."""
-    with downloader.budget.hold() as held:
-        download, wait = downloader.attempt(progress, held)
-        if wait is not None:
-            return _Retry(time.monotonic() + wait, uid, progress)
-        return _measure(uid, download, image_config, slots, image_pool)
+    """One attempt at a pair: its result, or when to try again.
+
+    Whatever it raises becomes the pair's own reason, so that one URL never
+    costs the other pairs of its batch.
+    """
+    try:
+        with downloader.budget.hold() as held:
+            download, wait = downloader.attempt(progress, held)
+            if wait is not None:
+                return _Retry(time.monotonic() + wait, uid, progress)
+            return _measure(uid, download, image_config, slots, image_pool)
+    except Exception as error:  # noqa: BLE001 - isolation: the failure stays in its row
+        failed = DownloadResult(reason="download_error", detail=describe(error))
+        failed.elapsed_ms = (time.perf_counter() - progress.started) * 1000.0
+        return FetchResult(uid, _download_measurements(failed))
 
 
 def _measure(
@@ -109,13 +123,7 @@ def _measure(
     image_pool: ImagePool | None,
 ) -> FetchResult:
     """The pair's result from its final download, with the image work done."""
-    measured: dict[str, Any] = {
-        "http_status": download.http_status,
-        "content_type": download.content_type,
-        "download_ms": round(download.elapsed_ms, 3),
-        "reason": download.reason,
-        "reason_detail": download.detail,
-    }
+    measured = _download_measurements(download)
     if not download.ok or download.body is None:
         return FetchResult(uid, measured)
     measured["bytes"] = len(download.body)
@@ -127,6 +135,16 @@ def _measure(
     measured.update(image.measurements())
     measured["reason"], measured["reason_detail"] = image.reason, image.detail
     return FetchResult(uid, measured, image.encoded if image.ok else None)
+
+
+def _download_measurements(download: DownloadResult) -> dict[str, Any]:
+    return {
+        "http_status": download.http_status,
+        "content_type": download.content_type,
+        "download_ms": round(download.elapsed_ms, 3),
+        "reason": download.reason,
+        "reason_detail": download.detail,
+    }
 
 
 def fetch_many(

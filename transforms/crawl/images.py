@@ -71,8 +71,6 @@ def process_image(body: bytes, config: ImageConfig) -> ImageResult:
     try:
         image, orientation = _open_checked(body, config, result)
         if result.reason is None:
-            _apply_rules(result, config, len(body))
-        if result.reason is None:
             image = _decode(image, body, config, result, orientation)
             scaled = scale(image, config)
             result.phash = phash_hex(picture_phash(_phash_source(image, scaled)))
@@ -81,6 +79,8 @@ def process_image(body: bytes, config: ImageConfig) -> ImageResult:
             result.width, result.height = final.size
             result.encoded = encode(final, config)
             result.image_format = config.encode_format
+    except _Refused:
+        pass
     except Image.DecompressionBombError as error:
         result.reason, result.detail = "image_too_many_pixels", str(error)
     except UnidentifiedImageError:
@@ -97,20 +97,54 @@ def process_image(body: bytes, config: ImageConfig) -> ImageResult:
 
 
 def _open_checked(body: bytes, config: ImageConfig, result: ImageResult) -> tuple[Image.Image, int]:
-    """The opened image and its EXIF orientation; sizes (upright) and format go in ``result``."""
+    """The opened image and its EXIF orientation; sizes (upright) and format go in ``result``.
+
+    The sizes are checked against ``--max-pixels`` and the size rules before the
+    EXIF orientation is looked up, since Pillow decodes a whole PNG to find an
+    EXIF chunk that follows its pixels; the rules do not care which side is the
+    width, so the orientation may come after them.
+    """
+    _check_webp_canvas(body, config, result)
+    if result.reason is not None:
+        raise _Refused
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image = Image.open(io.BytesIO(body))
     width, height = image.size
+    result.original_width, result.original_height = width, height
+    result.original_format = image.format
     if width * height > config.max_pixels:
         result.reason = "image_too_many_pixels"
         result.detail = f"{width}x{height} is more than {config.max_pixels} pixels"
+        raise _Refused
+    _apply_rules(result, config, len(body))
+    if result.reason is not None and image.format == "PNG":
+        raise _Refused  # its orientation could cost a decode; the sizes stay as stored
     orientation = _orientation(image, body)
     if orientation in _ROTATED:
-        width, height = height, width
-    result.original_width, result.original_height = width, height
-    result.original_format = image.format
+        result.original_width, result.original_height = height, width
     return image, orientation
+
+
+class _Refused(Exception):
+    """The image was refused on its header alone: ``result`` holds why."""
+
+
+def _check_webp_canvas(body: bytes, config: ImageConfig, result: ImageResult) -> None:
+    """An extended WebP's canvas against --max-pixels, before Pillow opens it.
+
+    Pillow opens a WebP through libwebp's animation decoder, which allocates
+    canvas buffers as it is created: the size is read here from the VP8X chunk.
+    """
+    if body[:4] != b"RIFF" or body[8:16] != b"WEBPVP8X" or len(body) < 30:
+        return
+    width = int.from_bytes(body[24:27], "little") + 1
+    height = int.from_bytes(body[27:30], "little") + 1
+    if width * height > config.max_pixels:
+        result.original_width, result.original_height = width, height
+        result.original_format = "WEBP"
+        result.reason = "image_too_many_pixels"
+        result.detail = f"{width}x{height} is more than {config.max_pixels} pixels"
 
 
 # Where a PNG may keep EXIF: an eXIf chunk, or ImageMagick's text chunk. Either may

@@ -111,6 +111,11 @@ def rules_from_fetch(
     return RobotsRules(verdict=False, why=why, unavailable=True)
 
 
+def _stalled(url: str) -> RobotsRules:
+    why = f"{url} is still being fetched by another thread: the host is off limits for now"
+    return RobotsRules(verdict=False, why=why, unavailable=True)
+
+
 class _Rules(Protocol):
     unavailable: bool
 
@@ -139,15 +144,27 @@ class OriginCache(Generic[RulesT]):
     """A file per origin (robots.txt, tdmrep.json), read once: the first thread to ask fetches
     it, the others wait. ``fetch`` takes the file's URL and returns its rules; rules that are
     ``unavailable`` are fetched again once UNAVAILABLE_TTL_S has passed.
+
+    The fetch runs under a deadline of its own; a thread that waits on another's
+    fetch waits at most ``wait_s`` and then takes ``stalled(url)``, rules that
+    keep the host closed for now: a stalled file holds its host's images no
+    longer than that.
     """
 
     def __init__(
-        self, fetch: Callable[[str], RulesT], path: str, empty: RulesT, max_origins: int = 4096
+        self,
+        fetch: Callable[[str], RulesT],
+        path: str,
+        empty: RulesT,
+        max_origins: int = 4096,
+        wait_s: float | None = None,
+        stalled: Callable[[str], RulesT] | None = None,
     ):
         self._fetch = fetch
         self._path = path
         self._empty = empty
         self._max_origins = max_origins
+        self._wait_s, self._stalled = wait_s, stalled
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Entry[RulesT]] = OrderedDict()
 
@@ -169,16 +186,22 @@ class OriginCache(Generic[RulesT]):
                 entry.rules = self._fetch(origin + self._path)
             finally:
                 entry.ready.set()
-        else:
-            entry.ready.wait()
+        elif not entry.ready.wait(self._wait_s) and self._stalled is not None:
+            return self._stalled(origin + self._path)
         return entry.rules
 
 
 class RobotsCache(OriginCache[RobotsRules]):
     """robots.txt rules per origin."""
 
-    def __init__(self, fetch: Callable[[str], RobotsRules], agent: str, max_origins: int = 4096):
-        super().__init__(fetch, "/robots.txt", RobotsRules(), max_origins)
+    def __init__(
+        self,
+        fetch: Callable[[str], RobotsRules],
+        agent: str,
+        max_origins: int = 4096,
+        wait_s: float | None = None,
+    ):
+        super().__init__(fetch, "/robots.txt", RobotsRules(), max_origins, wait_s, _stalled)
         self.agent = agent or "*"
 
     def refusal(self, url: str) -> tuple[str, str] | None:

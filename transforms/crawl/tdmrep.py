@@ -28,11 +28,10 @@ the same while.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from paircurate.transforms.crawl.path_rules import path_pattern, url_path
+from paircurate.transforms.crawl.path_rules import PathPattern, path_pattern, url_path
 
 TDMREP_PATH = "/.well-known/tdmrep.json"
 TDMREP_MAX_BYTES = 500 * 1024
@@ -56,7 +55,7 @@ class TdmDecision:
 @dataclass(frozen=True)
 class _Rule:
     location: str
-    pattern: re.Pattern[str]
+    pattern: PathPattern
     reserved: bool
     policy: str
 
@@ -95,6 +94,12 @@ def rules_from_tdmrep(
         return TdmRules(unavailable=True, why=why)
     why = f"{TDMREP_PATH} could not be fetched: {detail}"
     return TdmRules(unavailable=True, why=why, reason=failure or "download_error")
+
+
+def stalled_tdmrep(url: str) -> TdmRules:
+    """The rules of an origin whose file another thread is still fetching: closed for now."""
+    why = f"{url} is still being fetched by another thread: the host is off limits for now"
+    return TdmRules(unavailable=True, why=why)
 
 
 def parse_tdmrep(body: bytes) -> TdmRules:

@@ -11,7 +11,7 @@ import pytest
 import trustme
 
 from paircurate.schemas.config import DownloadConfig
-from paircurate.transforms.crawl.connections import ConnectionPool, Origin
+from paircurate.transforms.crawl.connections import ConnectionPool, Deadline, Origin
 from paircurate.transforms.crawl.download import Downloader
 
 from ..helpers import TestServer, attempt_once, image_bytes, serving
@@ -167,7 +167,7 @@ def test_chunked_bodies_are_whole_and_leave_the_connection_for_the_next(framings
 def test_a_chunked_body_cut_short_is_incomplete(framings) -> None:
     (result,) = _fetch(f"http://127.0.0.1:{framings.server_address[1]}/chunked-cut")
     assert result.reason == "download_incomplete"
-    assert result.detail == "IncompleteRead(55 bytes read, before its last chunk)"
+    assert result.detail == "the connection closed before the last chunk (55 bytes read)"
 
 
 def test_a_body_that_ends_with_the_connection_is_whole(framings) -> None:
@@ -183,9 +183,10 @@ def test_paths_go_out_percent_encoded_and_escapes_stay_as_they_are(server: TestS
 
 
 class _Idle:
-    """Stands in for a connection: records that it was closed."""
+    """Stands in for a connection to ``origin``: records that it was closed."""
 
-    def __init__(self) -> None:
+    def __init__(self, origin: Origin) -> None:
+        self.origin = origin
         self.closed = False
 
     def close(self) -> None:
@@ -195,13 +196,13 @@ class _Idle:
 def test_idle_connections_are_bounded_per_origin_and_in_origins() -> None:
     pool = ConnectionPool(lambda host, port: (host,), per_origin=2, origins=2, headers={})
     a, b, c = (Origin("http", host, 80) for host in ("a", "b", "c"))
-    first = [_Idle() for _ in range(3)]
+    first = [_Idle(a) for _ in range(3)]
     for connection in first:
-        pool.release(a, connection)  # the third is over the per-origin count
+        pool.release(connection)  # the third is over the per-origin count
     assert [connection.closed for connection in first] == [False, False, True]
-    pool.release(b, _Idle())
-    others = _Idle()
-    pool.release(c, others)  # a third origin: a's idle connections, the oldest, go
+    pool.release(_Idle(b))
+    others = _Idle(c)
+    pool.release(others)  # a third origin: a's idle connections, the oldest, go
     assert [connection.closed for connection in first[:2]] == [True, True]
     assert not others.closed
     pool.close()
@@ -219,7 +220,8 @@ def test_no_connection_opens_to_an_address_that_was_not_given() -> None:
 
     pool = ConnectionPool(addresses, per_origin=1, origins=1, headers={})
     try:
-        connection = pool._open(Origin("http", "images.example", port), timeout=2.0)
+        origin = Origin("http", "images.example", port)
+        connection = pool._open(origin, Deadline(2.0, 2.0), connect_timeout=2.0)
         assert connection.sock.getpeername() == ("127.0.0.1", port)
         connection.close()
     finally:

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from paircurate.schemas.config import DownloadConfig
+from paircurate.transforms.crawl.addresses import is_public_address
 from paircurate.transforms.crawl.download import (
     Downloader,
     DownloadResult,
     HostLimiter,
-    is_public_address,
     retry_after_seconds,
     status_reason,
     user_agent_string,
@@ -335,34 +335,10 @@ def test_user_agent_token_is_appended() -> None:
     )
 
 
-def test_dns_failures_are_remembered_for_a_while_not_for_good(monkeypatch) -> None:
-    import paircurate.transforms.crawl.download as download
-
-    calls = []
-
-    def getaddrinfo(host, *args, **kwargs):
-        calls.append(host)
-        if len(calls) == 1:
-            raise socket.gaierror("temporary failure")
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 0))]
-
-    monkeypatch.setattr(download.socket, "getaddrinfo", getaddrinfo)
-    now = [1000.0]
-    monkeypatch.setattr(download.time, "monotonic", lambda: now[0])
-    host = "flaky-dns.example"
-    assert download._resolve(host) == ()
-    assert download._resolve(host) == () and calls == [host]  # remembered: no second lookup
-    now[0] += download.DNS_FAILURE_TTL_S
-    assert download._resolve(host) == ("93.184.216.34",) and calls == [host, host]
-    assert download._resolve(host) == ("93.184.216.34",) and calls == [host, host]  # cached
-
-
 def test_the_connection_goes_to_the_checked_address_not_a_rebound_one(
     server: TestServer, monkeypatch
 ) -> None:
     """DNS rebinding: a public answer for the check, then 127.0.0.1 for any later lookup."""
-    import paircurate.transforms.crawl.download as download
-
     real_getaddrinfo = socket.getaddrinfo
     answers = iter(["93.184.216.34"])  # public: passes the guard
 
@@ -373,7 +349,6 @@ def test_the_connection_goes_to_the_checked_address_not_a_rebound_one(
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
-    download._lookup.cache_clear()
     port = server.server_address[1]
     downloader = _downloader(allow_private_networks=False, connect_timeout=0.3, deadline=2.0)
     connected: list[tuple] = []
@@ -388,7 +363,6 @@ def test_the_connection_goes_to_the_checked_address_not_a_rebound_one(
         result = attempt_once(downloader, f"http://rebind.example:{port}/image/rebind-probe")
     finally:
         downloader.close()
-        download._lookup.cache_clear()
     # robots.txt and tdmrep.json are asked for too: every connection goes to the checked address.
     assert connected and set(connected) == {("93.184.216.34", port)}
     assert result.reason in ("download_connection_error", "download_timeout")

@@ -221,3 +221,49 @@ def test_image_slots_are_one_per_count_per_process_and_zero_means_every_core(
     assert fetch.image_slots(2) is not fetch.image_slots(3)
     with pytest.raises(ValueError, match="0 \\(one per core\\) or more"):
         fetch.image_slots(-1)
+
+
+def _comparable(result: FetchResult) -> tuple:
+    """A result without its timing, which differs from run to run."""
+    measured = {k: v for k, v in result.measurements.items() if k != "download_ms"}
+    return result.uid, measured, result.image
+
+
+@pytest.mark.parametrize("where", ["download", "image work"])
+def test_a_failure_injected_into_one_url_stays_in_its_row(
+    server: TestServer, downloader: Downloader, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever one URL's fetch raises is that row's download_error, with the exception's
+    class and message; every other row of the batch comes back as it does alone."""
+    pairs = [
+        (f"uid-{n}", server.url(f"/image/{name}?n={n}"))
+        for n, name in enumerate(["red", "blue", "red", "tiny", "blue"])
+    ]
+    pairs.append(("uid-404", server.url("/image/none")))
+    alone = {uid: _comparable(fetch_alone(uid, url, downloader)) for uid, url in pairs}
+    doomed = server.url("/image/red?doomed")
+    if where == "download":
+        real = Downloader._follow
+
+        def follow(self, url, *args):
+            if url == doomed:
+                raise RuntimeError("injected into one URL")
+            return real(self, url, *args)
+
+        monkeypatch.setattr(Downloader, "_follow", follow)
+    else:
+        real_measure = fetch._measure
+
+        def measure(uid, download, *args):
+            if uid == "uid-doomed":
+                raise RuntimeError("injected into one URL")
+            return real_measure(uid, download, *args)
+
+        monkeypatch.setattr(fetch, "_measure", measure)
+    batch = [*pairs[:3], ("uid-doomed", doomed), *pairs[3:]]
+    results = {r.uid: r for r in fetch_many(batch, downloader, IMAGE_CONFIG, threads=3)}
+    failed = results.pop("uid-doomed")
+    assert failed.reason == "download_error"
+    assert failed.measurements["reason_detail"] == "RuntimeError: injected into one URL"
+    assert failed.image is None
+    assert {uid: _comparable(result) for uid, result in results.items()} == alone

@@ -10,7 +10,7 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFile
 
 from paircurate.schemas.config import ImageConfig
 from paircurate.transforms.crawl import images
@@ -18,6 +18,7 @@ from paircurate.transforms.crawl.images import content_box, picture_phash, proce
 from paircurate.transforms.dedup.phash import phash, phash_hex
 
 from ..helpers import BLUE, RED, decoded, encoded, image_bytes
+from . import bombs
 
 
 def _config(**overrides: object) -> ImageConfig:
@@ -540,3 +541,54 @@ def test_rotated_png_and_webp_are_upright() -> None:
         image = decoded(result.encoded).convert("RGB")
         assert _close(image.getpixel((10, 5)), RED), fmt
         assert _close(image.getpixel((10, 35)), BLUE), fmt
+
+
+class _Decoded(Exception):
+    """Raised by the spies below: something decoded pixels or opened a refused canvas."""
+
+
+@pytest.mark.parametrize(
+    ("make", "size", "format_"),
+    [
+        (lambda: bombs.png_bomb(13300, 13300, exif="after"), (13300, 13300), "PNG"),
+        (lambda: bombs.png_bomb(13300, 13300, exif="before"), (13300, 13300), "PNG"),
+        (lambda: bombs.jpeg_bomb(12000, 12000), (12000, 12000), "JPEG"),
+        (lambda: bombs.webp_bomb(12000, 12000), (12000, 12000), "WEBP"),
+        (lambda: bombs.gif_bomb(12000, 12000), (12000, 12000), "GIF"),
+    ],
+    ids=["png-exif-after-pixels", "png-exif-before-pixels", "jpeg", "webp-animated", "gif"],
+)
+def test_an_image_over_max_pixels_is_refused_before_any_decode(
+    make, size: tuple[int, int], format_: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under Pillow's own bomb limit, over ours: refused on its header, nothing decoded
+    (no ``load``), and an extended WebP not even opened (libwebp allocates its canvas)."""
+    body = make()
+    opened = Image.open
+
+    def open_unless_webp(*args, **kwargs):
+        image = opened(*args, **kwargs)
+        if image.format == "WEBP":
+            raise _Decoded("opened a WebP canvas over the limit")
+        return image
+
+    def no_load(self, *args, **kwargs):
+        raise _Decoded("decoded the pixels")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_load)
+    monkeypatch.setattr(images.Image, "open", open_unless_webp)
+    result = process_image(body, _config())  # --max-pixels' default: 100 million
+    assert (result.reason, result.original_format) == ("image_too_many_pixels", format_)
+    assert (result.original_width, result.original_height) == size
+    assert result.detail == f"{size[0]}x{size[1]} is more than 100000000 pixels"
+
+
+def test_a_png_refused_by_a_size_rule_is_not_decoded_for_its_exif(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_load(self, *args, **kwargs):
+        raise _Decoded("decoded the pixels")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_load)
+    result = process_image(bombs.png_bomb(9000, 9000), _config(max_image_area=1_000_000))
+    assert (result.reason, result.original_width) == ("image_too_large", 9000)

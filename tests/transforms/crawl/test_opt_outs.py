@@ -275,3 +275,30 @@ def test_preference_parsing() -> None:
     lines = ["Content-Signal: ai-train=no", "User-agent: *", "Content-Usage: search=y"]
     preferences = ai_preferences_from_robots_txt(lines, TOKEN)
     assert preferences.refusal("http://h/x") == "robots.txt Content-Signal: ai-train=no"
+
+
+def test_a_thread_waits_for_anothers_site_file_no_longer_than_its_bound() -> None:
+    """The first thread's fetch hangs; the second gets rules that keep the host closed
+    once ``wait_s`` passes, not the empty rules that would let everything through."""
+    import threading
+
+    from paircurate.transforms.crawl.robots import RobotsCache, RobotsRules
+
+    started, release = threading.Event(), threading.Event()
+
+    def fetch(url: str) -> RobotsRules:
+        started.set()
+        release.wait(10)
+        return RobotsRules()
+
+    cache = RobotsCache(fetch, TOKEN, wait_s=0.2)
+    owner = threading.Thread(target=cache.rules, args=("http://example.com/a.jpg",))
+    owner.start()
+    started.wait(5)
+    try:
+        refusal = cache.refusal("http://example.com/b.jpg")
+    finally:
+        release.set()
+        owner.join(5)
+    assert refusal is not None and refusal[0] == "download_robots_unavailable"
+    assert "still being fetched" in refusal[1]
