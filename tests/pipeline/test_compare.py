@@ -66,7 +66,8 @@ def test_the_comparison_page_in_chromium(browser, compared, width):  # noqa: F81
         assert not empty and marks > 0, f"chart {name} drew nothing"
     charts = browser.execute_script(BOXES_JS)
     assert len(charts) == 4
-    for name, drawn, plot, section in charts:
+    for name, drawn, plot, section, cell in charts:
+        assert inside(drawn, cell), f"chart {name} at {width} px spills out of its box"
         assert inside(drawn, section), f"chart {name} at {width} px is drawn outside its section"
         assert inside(plot, section), f"chart {name} at {width} px: plot area outside its section"
         assert plot[2] - plot[0] > 100 and plot[3] - plot[1] > 100, f"chart {name}: no plot area"
