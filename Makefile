@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PAIRS ?= 1000
 DEMO_OUT ?= out/demo
 
-.PHONY: demo test test-fast lint browser bench clean
+.PHONY: demo test test-fast lint browser bench clean engines
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		apt-get install -y --no-install-recommends chromium chromium-driver || \
 		{ apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; }
+
+# Flink, Spark and Beam's job servers for tests/engines and bench/engines.py, in a
+# cache outside the checkout (the engine tests also fetch them on first use).
+engines:
+	bash deploy/engines/fetch.sh
 
 test: lint browser
 	$(PY) -m pytest -q

@@ -22,6 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from paircurate.pipeline import filesystem as fs
+from paircurate.pipeline.engines import apply_engine_defaults, check_engine, check_engine_flags
 from paircurate.pipeline.ingest.read import plan_inputs
 from paircurate.pipeline.job import build
 from paircurate.pipeline.memory import limit_malloc_arenas
@@ -79,6 +80,7 @@ def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
         return beam.Pipeline(runner=FnApiRunner(), options=options)
     pipeline = beam.Pipeline(options=options)
     apply_worker_parallelism(pipeline, beam_args)
+    apply_engine_defaults(pipeline, beam_args)
     return pipeline
 
 
@@ -133,9 +135,11 @@ def run_job(
     job server wrote is submitted.
     """
     limit_malloc_arenas()  # before the local runner starts its threads
+    check_engine_flags(beam_args)  # before Beam parses them
     fs.configure(beam_args)  # object-store options, before the first input is looked at
     pipeline = test_pipeline or make_pipeline(list(beam_args))
     check_paths_reach_workers(config, pipeline.runner, pipeline.options)
+    check_engine(pipeline.runner, pipeline.options)
     check_clip(config, beam_args)  # the model's name, tag and weights; loads no model
     plan = plan_inputs(config.inputs)
     log.info("reading %d input file(s)", len(plan.files))
