@@ -172,6 +172,8 @@ def prepare(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         raise SystemExit("paircurate-boot: no control endpoint, from the flags or provisioning")
     staged = semi_persist_dir / STAGED
     artifact_endpoint = info.artifact_endpoint.url or args.artifact_endpoint
+    if info.dependencies and not artifact_endpoint:
+        raise SystemExit("paircurate-boot: the job staged artifacts, but no artifact endpoint")
     fetched = fetch_artifacts(artifact_endpoint, args.id, list(info.dependencies), staged)
     log.info("worker %s: %d artifact(s) in %s", args.id, len(fetched), staged)
     for command in install_commands(staged):
