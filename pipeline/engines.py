@@ -4,8 +4,9 @@
 which translates the graph for the engine and starts the SDK workers. Here:
 
 - a ``--flink_version`` Beam has no job server for, or one that is not the
-  version of the Flink cluster at ``--flink_master``, and a missing or too
-  old Java, stop the run with a message before anything is submitted;
+  version of the Flink cluster at ``--flink_master``, a missing or too old
+  Java, and a worker log level the Java job server cannot parse (Python's
+  ``WARNING``), stop the run with a message before anything is submitted;
 - the job server gets the JVM flags Flink and Spark need on Java 17 and
   newer (``--add-opens``; Beam's launcher passes none);
 - SDK workers outlive a task (``--environment_cache_millis``): without it the
@@ -31,6 +32,7 @@ from apache_beam.options.pipeline_options import (
     PipelineOptions,
     PortableOptions,
     SparkRunnerOptions,
+    WorkerOptions,
 )
 from apache_beam.runners.portability.flink_runner import MAGIC_HOST_NAMES, FlinkRunner
 from apache_beam.runners.portability.spark_runner import SparkRunner
@@ -57,6 +59,10 @@ JAVA17_OPENS = tuple(
     )
 )  # fmt: skip
 FLINK_CONFIG_TIMEOUT_S = 10
+LOG_LEVEL_FLAG = "--default_sdk_harness_log_level"
+# The names Beam's Java SDK parses that level from; Python's SDK workers read each as well.
+JAVA_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF")
+PYTHON_TO_JAVA_LEVEL = {"WARNING": "WARN", "CRITICAL": "ERROR", "FATAL": "ERROR"}
 
 
 def flag_value(beam_args: Sequence[str], flag: str) -> str | None:
@@ -118,6 +124,19 @@ def java_major_version(launcher: str) -> int | None:
         return None
     major = int(found.group(1))
     return int(found.group(2) or 0) if major == 1 else major
+
+
+def check_log_level(options: PipelineOptions) -> None:
+    """A worker log level Beam's Java job server can read (it fails the job on others)."""
+    level = options.view_as(WorkerOptions).default_sdk_harness_log_level
+    if level is None or str(level).upper() in JAVA_LOG_LEVELS:
+        return
+    instead = PYTHON_TO_JAVA_LEVEL.get(str(level).upper(), "one of them")
+    raise ConfigError(
+        f"{LOG_LEVEL_FLAG}={level}: Beam's Java job server reads only "
+        f"{', '.join(JAVA_LOG_LEVELS)} and fails the job otherwise; use {instead} "
+        "(Python's SDK workers read these names too)."
+    )
 
 
 def check_java(options: PipelineOptions, runner_name: str) -> None:
@@ -193,6 +212,8 @@ def log_locations(runner: beam.runners.PipelineRunner, options: PipelineOptions)
 
 def check_engine(runner: beam.runners.PipelineRunner, options: PipelineOptions) -> None:
     """Before submission: Java for a job server, Flink versions that match; where logs go."""
+    if isinstance(runner, (FlinkRunner, SparkRunner)):
+        check_log_level(options)
     if starts_java_job_server(runner, options):
         check_java(options, type(runner).__name__)
     if isinstance(runner, FlinkRunner) and not options.view_as(PortableOptions).job_endpoint:

@@ -165,3 +165,20 @@ def test_the_log_says_where_the_engine_logs(runner, beam_args, says, caplog):
     with caplog.at_level(logging.INFO, logger="paircurate.pipeline.engines"):
         engines.log_locations(runner(), PipelineOptions(beam_args))
     assert says in caplog.text
+
+
+@pytest.mark.parametrize(("level", "instead"), [("WARNING", "use WARN"), ("CRITICAL", "use ERROR")])
+def test_a_python_log_level_the_java_job_server_cannot_read_is_refused(level, instead):
+    options = PipelineOptions(
+        ["--job_endpoint=localhost:8099", f"--default_sdk_harness_log_level={level}"]
+    )
+    with pytest.raises(ConfigError) as error:
+        engines.check_engine(SparkRunner(), options)
+    assert str(error.value).startswith(f"--default_sdk_harness_log_level={level}: Beam's Java")
+    assert instead in str(error.value)
+
+
+@pytest.mark.parametrize("level", ["WARN", "info", None])
+def test_log_levels_both_sdks_read_pass(level):
+    given = [f"--default_sdk_harness_log_level={level}"] if level else []
+    engines.check_engine(FlinkRunner(), PipelineOptions(["--job_endpoint=localhost:8099", *given]))
