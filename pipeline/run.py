@@ -148,7 +148,10 @@ def run_job(
     started = time.perf_counter()
     with report_progress():
         result = pipeline.run()
-        if not wait or writes_executable(pipeline.options):
+        if writes_executable(pipeline.options):
+            result.wait_until_finish()  # the job server's job is writing the jar
+            return None
+        if not wait:
             return None
         result.wait_until_finish()
     duration = time.perf_counter() - started

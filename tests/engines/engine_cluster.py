@@ -27,6 +27,7 @@ FETCH = CHECKOUT / "deploy" / "engines" / "fetch.sh"
 VERSIONS = CHECKOUT / "deploy" / "engines" / "versions.env"
 HOST = "127.0.0.1"
 START_S = 180  # a JVM on a busy 2-core machine
+NETWORK_MEMORY = "384m"
 
 
 def versions() -> dict[str, str]:
@@ -145,9 +146,12 @@ def flink_config(home: Path, folder: Path, rpc_port: int, rest_port: int, slots:
             "memory": {"process": {"size": "1024m"}},
         }
     )
+    # Beam's batch graph holds many shuffles at once: Flink's default network memory
+    # (a tenth of the process) fails it with "Insufficient number of network buffers".
+    network = {"min": NETWORK_MEMORY, "max": NETWORK_MEMORY}
     shipped["taskmanager"].update(
         {"bind-host": HOST, "host": HOST, "numberOfTaskSlots": slots,
-         "memory": {"process": {"size": "1536m"}}}
+         "memory": {"process": {"size": "2048m"}, "network": network}}
     )  # fmt: skip
     shipped["rest"] = {"address": HOST, "bind-address": HOST, "port": rest_port}
     shipped["parallelism"] = {"default": slots}
@@ -301,14 +305,13 @@ class SparkCluster:
 
 
 @contextmanager
-def worker_pool(python_env: Path, folder: Path) -> Iterator[str]:
+def worker_pool(python_env: Path, boot: Path, folder: Path) -> Iterator[str]:
     """Beam's worker pool starting each worker through paircurate-boot (EXTERNAL).
 
     It runs in an empty folder outside the checkout with nothing of the job in
     its environment: the options reach the workers through provisioning.
     """
     port = free_port()
-    boot = python_env / "bin" / "paircurate-boot"
     env = clean_environment(PATH=f"{python_env / 'bin'}{os.pathsep}{os.environ['PATH']}")
     env["VIRTUAL_ENV"] = str(python_env)
     command = [

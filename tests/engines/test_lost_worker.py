@@ -81,6 +81,29 @@ def samples_per_shard(shards: dict[str, bytes]) -> dict[str, list[str]]:
     return keys
 
 
+class WorkerKiller(threading.Thread):
+    """Kills the Worker once a chunk is committed, notes what was committed, starts a new one."""
+
+    def __init__(self, cluster: SparkCluster, markers) -> None:
+        super().__init__(daemon=True)
+        self.cluster, self.markers = cluster, markers
+        self.committed: list[str] = []
+        self.killed_at: float | None = None
+        self.error: str | None = None
+
+    def run(self) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while len(self.markers()) < KILL_AFTER_CHUNKS:
+            if time.monotonic() > deadline:
+                self.error = "no chunk was committed"
+                return
+            time.sleep(0.3)
+        self.committed = self.markers()
+        self.cluster.kill_worker()
+        self.killed_at = time.monotonic()
+        self.cluster.start_worker()
+
+
 def test_a_lost_spark_worker_leaves_every_row_once(
     engines, boot, s3, engine_input, engine_server, reference, launcher_env, request_log,
     tmp_path,
@@ -91,30 +114,16 @@ def test_a_lost_spark_worker_leaves_every_row_once(
             engine_input, s3.url(prefix), s3, *spark_args(engines, cluster.master_url),
             *process_environment(boot), f"--default_sdk_harness_log_level={WORKER_LOG_LEVEL}",
         )  # fmt: skip
-        failures: list[BaseException] = []
-
-        def job() -> None:
-            try:
-                run(argv)
-            except Exception as error:  # noqa: BLE001 - the engine gave up: run again below
-                failures.append(error)
-
-        running = threading.Thread(target=job, daemon=True)
-        running.start()
-        deadline = time.monotonic() + WAIT_S
-        while len(committed_markers(s3, prefix)) < KILL_AFTER_CHUNKS:
-            assert running.is_alive(), "the job ended before a chunk was committed"
-            assert time.monotonic() < deadline, "no chunk committed"
-            time.sleep(0.3)
-        committed = committed_markers(s3, prefix)
-        cluster.kill_worker()
-        killed_at = time.monotonic()
-        cluster.start_worker()
-        running.join(WAIT_S)
-        assert not running.is_alive(), "the job did not end after the new Worker joined"
-        if failures:
-            logging.getLogger(__name__).warning("the job failed (%s); run again", failures[0])
+        killer = WorkerKiller(cluster, lambda: committed_markers(s3, prefix))
+        killer.start()
+        try:
+            run(argv)  # in the main thread: Beam's job-server handle sets a signal handler
+        except Exception as error:  # noqa: BLE001 - the engine gave up: run the job again
+            logging.getLogger(__name__).warning("the job failed (%s); run again", error)
+            killer.join(WAIT_S)
             run(argv)
+        killer.join(WAIT_S)
+        assert killer.killed_at is not None, killer.error or "the Worker was never killed"
 
     assert finish_with_report(s3.url(prefix)) == 0
     result = read_run(s3, prefix)
@@ -125,9 +134,11 @@ def test_a_lost_spark_worker_leaves_every_row_once(
 
     # The chunks committed before the kill were not downloaded again.
     path_of = {row["uid"]: urlsplit(row["url"]).path for row in result.ledger}
-    committed_paths = {path_of[row["uid"]] for key in committed for row in marker_rows(s3, key)}
+    committed_paths = {
+        path_of[row["uid"]] for key in killer.committed for row in marker_rows(s3, key)
+    }
     assert committed_paths
-    again = [path for at, path in request_log.requests if at > killed_at]
+    again = [path for at, path in request_log.requests if at > killer.killed_at]
     assert not committed_paths & set(again)
 
 

@@ -55,8 +55,8 @@ def flink_cluster(engines, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pool(pool_env, tmp_path_factory):
-    with worker_pool(pool_env, tmp_path_factory.mktemp("pool")) as address:
+def pool(pool_env, boot, tmp_path_factory):
+    with worker_pool(pool_env, boot, tmp_path_factory.mktemp("pool")) as address:
         yield address
 
 
