@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_cluster import HOST, Engines
+from engine_cluster import HOST, Engines, GcsEmulator
 from engine_runs import ENGINE_PAIRS, SEED, SLOW_S, JobInput, RunFolder, engine_job_args, read_run
 
 from paircurate.pipeline.run import run
@@ -71,16 +71,32 @@ def engine_server(engine_web):
         yield served
 
 
+def put_input(store, server: SyntheticWebServer, folder: Path) -> JobInput:
+    """The web's input list and a takedown list of two of its URLs, on ``store``."""
+    local = write_manifest(server.web, server.base_url, str(folder / "pairs.parquet"))
+    store.put("engines/input/pairs.parquet", Path(local).read_bytes())
+    taken_down = (server.url(3), server.url(7))
+    store.put("engines/input/takedown.csv", ("url\n" + "\n".join(taken_down) + "\n").encode())
+    return JobInput(
+        store.url("engines/input/pairs.parquet"), store.url("engines/input/takedown.csv"),
+        taken_down,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def engine_input(s3, engine_server, tmp_path_factory) -> JobInput:
-    folder = tmp_path_factory.mktemp("engine-input")
-    local = write_manifest(engine_server.web, engine_server.base_url, str(folder / "pairs.parquet"))
-    s3.put("engines/input/pairs.parquet", Path(local).read_bytes())
-    taken_down = (engine_server.url(3), engine_server.url(7))
-    s3.put("engines/input/takedown.csv", ("url\n" + "\n".join(taken_down) + "\n").encode())
-    return JobInput(
-        s3.url("engines/input/pairs.parquet"), s3.url("engines/input/takedown.csv"), taken_down
-    )
+    return put_input(s3, engine_server, tmp_path_factory.mktemp("engine-input"))
+
+
+@pytest.fixture(scope="session")
+def gcs(engines, tmp_path_factory):
+    with GcsEmulator(engines, tmp_path_factory.mktemp("gcs")) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def gcs_input(gcs, engine_server, tmp_path_factory) -> JobInput:
+    return put_input(gcs, engine_server, tmp_path_factory.mktemp("gcs-input"))
 
 
 @pytest.fixture(scope="session")

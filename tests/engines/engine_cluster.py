@@ -24,14 +24,14 @@ import yaml
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 FETCH = CHECKOUT / "deploy" / "engines" / "fetch.sh"
-VERSIONS = CHECKOUT / "deploy" / "engines" / "versions.env"
 HOST = "127.0.0.1"
 START_S = 180  # a JVM on a busy 2-core machine
 NETWORK_MEMORY = "384m"
 
 
-def versions() -> dict[str, str]:
-    lines = VERSIONS.read_text().splitlines()
+def env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines, as fetch.sh writes and reads them."""
+    lines = path.read_text().splitlines()
     pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
     return {key.strip(): value.strip() for key, value in pairs}
 
@@ -45,6 +45,7 @@ class Engines:
     flink_home: Path
     flink_job_server: Path
     spark_job_server: Path
+    gcs_emulator: Path
 
     @classmethod
     def fetch(cls) -> Engines:
@@ -55,22 +56,15 @@ class Engines:
         if done.returncode != 0:
             raise RuntimeError(f"{FETCH} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
         cache = Path(done.stdout.strip().splitlines()[-1])
-        given = versions()
-        beam, spark = given["BEAM_JAVA_VERSION"], given["PYSPARK_VERSION"]
-        jars = cache / "jobservers"
+        found = env_file(cache / "engines.env")
         return cls(
             cache=cache,
-            spark_home=site_packages(cache / f"spark-{spark}") / "pyspark",
-            flink_home=site_packages(cache / f"flink-{given['FLINK_VERSION']}") / "pyflink",
-            flink_job_server=jars / f"beam-runners-flink-{given['FLINK_BEAM_VERSION']}"
-            f"-job-server-{beam}.jar",
-            spark_job_server=jars / f"beam-runners-spark-3-job-server-{beam}-pyspark-{spark}.jar",
+            spark_home=Path(found["SPARK_HOME"]),
+            flink_home=Path(found["FLINK_HOME"]),
+            flink_job_server=Path(found["FLINK_JOB_SERVER"]),
+            spark_job_server=Path(found["SPARK_JOB_SERVER"]),
+            gcs_emulator=Path(found["GCS_EMULATOR"]),
         )
-
-
-def site_packages(venv: Path) -> Path:
-    (found,) = venv.glob("lib/python3*/site-packages")
-    return found
 
 
 def free_port() -> int:
@@ -325,3 +319,60 @@ def worker_pool(python_env: Path, boot: Path, folder: Path) -> Iterator[str]:
         yield f"{HOST}:{port}"
     finally:
         stop(process)
+
+
+# --- a GCS emulator ---
+
+
+class GcsEmulator:
+    """gcp-storage-emulator on 127.0.0.1 with one bucket, read like the S3 emulator.
+
+    Beam's and Google's clients find it through ``STORAGE_EMULATOR_HOST``,
+    which the launcher has while the emulator runs.
+    """
+
+    def __init__(self, engines: Engines, folder: Path, bucket: str = "paircurate") -> None:
+        self.command = [str(engines.gcs_emulator), "start", "--host", HOST, "--in-memory"]
+        self.bucket, self.folder = bucket, folder
+        self.port = free_port()
+        self.endpoint = f"http://{HOST}:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> GcsEmulator:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        command = [*self.command, "--port", str(self.port), "--default-bucket", self.bucket]
+        self.process = start(command, self.folder / "gcs.log", clean_environment(), self.folder)
+        wait_for_port(self.port, self.process)
+        self.saved = os.environ.get("STORAGE_EMULATOR_HOST")
+        os.environ["STORAGE_EMULATOR_HOST"] = self.endpoint
+        client = storage.Client(project="paircurate", credentials=AnonymousCredentials())
+        self.client = client.bucket(self.bucket)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = self.saved
+        if self.process is not None:
+            stop(self.process)
+
+    beam_args: tuple[str, ...] = ()  # Beam's GCS client reads STORAGE_EMULATOR_HOST instead
+
+    def url(self, key: str) -> str:
+        return f"gs://{self.bucket}/{key}"
+
+    def keys(self, prefix: str) -> list[str]:
+        return sorted(blob.name for blob in self.client.list_blobs(prefix=prefix))
+
+    def get(self, key: str) -> bytes:
+        return self.client.blob(key).download_as_bytes()
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.blob(key).upload_from_string(data)
+
+    def shards(self, prefix: str) -> dict[str, bytes]:
+        keys = [key for key in self.keys(f"{prefix}/shards/") if key.endswith(".tar")]
+        return {key.rsplit("/", 1)[1]: self.get(key) for key in keys}

@@ -10,6 +10,8 @@ runner's: the same decision for every row, the same shards byte for byte.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from engine_cluster import FlinkCluster, SparkCluster, clean_environment, worker_pool
 from engine_runs import (
@@ -45,6 +47,16 @@ def test_flink_embedded(
         s3, engine_input, tmp_path,
     )  # fmt: skip
     assert_worker_from_the_wheel(tmp_path / "probe", pool_env, s3)
+    assert_same_as_reference(result, reference)
+
+
+def test_flink_embedded_on_gcs(engines, boot, gcs, gcs_input, reference, launcher_env, tmp_path):
+    """gs:// in and out, through Beam's GCS client; the workers are pointed at the emulator."""
+    command = {"command": str(boot), "env": {"STORAGE_EMULATOR_HOST": gcs.endpoint}}
+    environment = ["--environment_type=PROCESS", f"--environment_config={json.dumps(command)}"]
+    result = run_engine(
+        "flink-embedded-gcs", flink_args(engines, "[local]"), environment, gcs, gcs_input, tmp_path
+    )
     assert_same_as_reference(result, reference)
 
 
