@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PAIRS ?= 1000
 DEMO_OUT ?= out/demo
 
-.PHONY: demo test test-fast lint browser bench clean
+.PHONY: demo test test-fast lint browser bench clean engines engines-for-tests
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,17 @@ browser:
 		apt-get install -y --no-install-recommends chromium chromium-driver || \
 		{ apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; }
 
-test: lint browser
+# Flink, Spark and Beam's job servers for tests/engines and bench/engines.py, in a
+# cache outside the checkout (the engine tests also fetch them on first use).
+engines:
+	bash deploy/engines/fetch.sh
+
+# Fetched before the tests, so that no test's time limit includes the downloads;
+# where it fails the engine tests skip, except under CI=true (there both fail).
+engines-for-tests:
+	bash deploy/engines/fetch.sh || [ "$$CI" != true ]
+
+test: lint browser engines-for-tests
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP) browser

@@ -24,6 +24,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from paircurate.pipeline import filesystem as fs
 from paircurate.pipeline.compliance.checks import check_list_files
+from paircurate.pipeline.engines import apply_engine_defaults, check_engine, check_engine_flags
 from paircurate.pipeline.extract.plan import plan_crawl
 from paircurate.pipeline.ingest.read import plan_inputs
 from paircurate.pipeline.job import build
@@ -83,6 +84,7 @@ def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
         return beam.Pipeline(runner=FnApiRunner(), options=options)
     pipeline = beam.Pipeline(options=options)
     apply_worker_parallelism(pipeline, beam_args)
+    apply_engine_defaults(pipeline, beam_args)
     return pipeline
 
 
@@ -137,9 +139,11 @@ def run_job(
     job server wrote is submitted.
     """
     limit_malloc_arenas()  # before the local runner starts its threads
+    check_engine_flags(beam_args)  # before Beam parses them
     fs.configure(beam_args)  # object-store options, before the first input is looked at
     pipeline = test_pipeline or make_pipeline(list(beam_args))
     check_paths_reach_workers(config, pipeline.runner, pipeline.options)
+    check_engine(pipeline.runner, pipeline.options)
     check_clip(config, beam_args)  # the model's name, tag and weights; loads no model
     check_list_files(config.compliance)  # the top of every removal list and evaluation set
     # A crawl (WAT or WARC files) is read by the Extract step; lists by Read.
@@ -150,7 +154,10 @@ def run_job(
     started = time.perf_counter()
     with report_progress():
         result = pipeline.run()
-        if not wait or writes_executable(pipeline.options):
+        if writes_executable(pipeline.options):
+            result.wait_until_finish()  # the job server's job is writing the jar
+            return None
+        if not wait:
             return None
         result.wait_until_finish()
     duration = time.perf_counter() - started
