@@ -42,7 +42,8 @@ def test_a_bad_entry_under_a_kind_prefix(tmp_path):
 
 def test_a_spec_that_does_not_parse(tmp_path):
     message = check(exclude=(f"sha256/3:{tmp_path / 'l.txt'}",))
-    assert message.startswith("--exclude 'sha256/3:") and "only phash and pdq entries take" in message
+    assert message.startswith("--exclude 'sha256/3:")
+    assert "only phash and pdq entries take" in message
 
 
 def test_a_missing_or_unreadable_list(tmp_path):
